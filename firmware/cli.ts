@@ -1,0 +1,33 @@
+#!/usr/bin/env bun
+/** The bunit command line: one entry point, one module per command. */
+import { runVerify } from "./commands/verify.ts";
+
+const USAGE = `usage: bunit COMMAND [ARGS...]
+
+commands:
+  verify [--units DIR]... UNIT|FILE...   check unit files, like systemd-analyze verify
+  daemon --units DIR [...]               run the socket-activation service
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case "verify":
+      return runVerify(rest);
+    case "daemon": {
+      const { runDaemon } = await import("./commands/daemon.ts");
+      return runDaemon(rest);
+    }
+    case undefined:
+    case "-h":
+    case "--help":
+    case "help":
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`bunit: unknown command "${cmd}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

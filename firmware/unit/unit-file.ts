@@ -1,0 +1,100 @@
+/**
+ * From parsed files (the fragment and its drop-ins, in order) to a typed unit. Pure.
+ */
+import type { Diagnostic } from "./diagnostics.ts";
+import type { ParsedFile, Assignment } from "./ini-syntax.ts";
+import { applySection } from "./section-schema.ts";
+import { expandSpecifiers, type HostFacts } from "./specifiers.ts";
+import { parseUnitName, type UnitName } from "./unit-name.ts";
+import { INSTALL_SCHEMA, newInstallSection, newUnitSection, UNIT_SCHEMA, type InstallSection, type UnitSection } from "./unit-section.ts";
+import { newSocketConfig, SOCKET_SCHEMA, type SocketConfig } from "../socket/socket-config.ts";
+import { newServiceConfig, SERVICE_SCHEMA, type ServiceConfig } from "../service/service-config.ts";
+
+export type LoadState = "loaded" | "not-found" | "bad-setting" | "masked";
+
+export interface LoadedUnit {
+  /** The unit's name (an instance name for instances of templates). */
+  name: string;
+  id: UnitName;
+  fragmentPath?: string;
+  dropinPaths: string[];
+  /** Other names that resolve to this unit (symlinks in the search path). */
+  aliases: string[];
+  loadState: LoadState;
+  unit: UnitSection;
+  install: InstallSection;
+  socket?: SocketConfig;
+  service?: ServiceConfig;
+  diagnostics: Diagnostic[];
+  /** "Wants" and "Requires" from NAME.wants/ and NAME.requires/ directories. */
+  dirWants: string[];
+  dirRequires: string[];
+}
+
+/** Sections each unit type reads besides [Unit] and [Install]. */
+const TYPE_SECTION: Partial<Record<UnitName["type"], string>> = { socket: "Socket", service: "Service" };
+
+/** [Service] spellings that systemd still accepts for settings that moved to [Unit]. */
+const MOVED_TO_UNIT = new Set(["StartLimitInterval", "StartLimitBurst", "StartLimitAction", "FailureAction", "RebootArgument"]);
+
+/** Directives bunit has no use for and does not need to mention (documentation, accounting...). */
+const QUIET = new Set([
+  "CPUAccounting", "MemoryAccounting", "IOAccounting", "TasksAccounting", "IPAccounting", "BlockIOAccounting",
+  "Slice", "CollectMode", "IgnoreOnIsolate",
+]);
+
+export interface BuildInput {
+  name: string;
+  fragment: ParsedFile | null;
+  dropins: ParsedFile[];
+  fragmentPath?: string;
+  aliases?: string[];
+  dirWants?: string[];
+  dirRequires?: string[];
+  masked?: boolean;
+  host: HostFacts;
+}
+
+export function buildUnit(input: BuildInput): LoadedUnit {
+  const id = parseUnitName(input.name);
+  if (!id) throw new Error(`invalid unit name ${input.name}`);
+  const out: LoadedUnit = {
+    name: input.name, id, fragmentPath: input.fragmentPath, dropinPaths: input.dropins.map((d) => d.file),
+    aliases: input.aliases ?? [], loadState: "loaded", unit: newUnitSection(), install: newInstallSection(),
+    diagnostics: [], dirWants: input.dirWants ?? [], dirRequires: input.dirRequires ?? [],
+  };
+  if (id.type === "socket") out.socket = newSocketConfig();
+  if (id.type === "service") out.service = newServiceConfig();
+  if (input.masked) {
+    out.loadState = "masked";
+    return out;
+  }
+  if (!input.fragment && input.dropins.length === 0) {
+    out.loadState = "not-found";
+    return out;
+  }
+  const files = [...(input.fragment ? [input.fragment] : []), ...input.dropins];
+  const expand = (s: string) => expandSpecifiers(s, { unit: input.name, fragmentPath: input.fragmentPath, host: input.host });
+  const typeSection = TYPE_SECTION[id.type];
+  const bySection = new Map<string, Assignment[]>();
+  for (const f of files) {
+    out.diagnostics.push(...f.diagnostics);
+    for (const s of f.sections) {
+      if (s === "Unit" || s === "Install" || s === typeSection || s.startsWith("X-")) continue;
+      out.diagnostics.push({ level: "warning", file: f.file, message: `Unknown section '${s}'. Ignoring.` });
+    }
+    for (const raw of f.assignments) {
+      const a = raw.section === "Service" && MOVED_TO_UNIT.has(raw.key) ? { ...raw, section: "Unit" } : raw;
+      const list = bySection.get(a.section) ?? [];
+      list.push(a);
+      bySection.set(a.section, list);
+    }
+  }
+  const opts = { unit: input.name, expand, quiet: QUIET };
+  out.diagnostics.push(...applySection(UNIT_SCHEMA, out.unit, bySection.get("Unit") ?? [], opts));
+  out.diagnostics.push(...applySection(INSTALL_SCHEMA, out.install, bySection.get("Install") ?? [], opts));
+  if (out.socket) out.diagnostics.push(...applySection(SOCKET_SCHEMA, out.socket, bySection.get("Socket") ?? [], opts));
+  if (out.service) out.diagnostics.push(...applySection(SERVICE_SCHEMA, out.service, bySection.get("Service") ?? [], opts));
+  if (out.diagnostics.some((d) => d.level === "error")) out.loadState = "bad-setting";
+  return out;
+}

@@ -1,0 +1,206 @@
+/**
+ * Finds and loads units from a search path (systemd.unit(5) "Unit File Load Path"):
+ * the first directory holding NAME wins; instances fall back to their template; a symlink to
+ * /dev/null masks; a symlink to another unit file makes an alias; drop-ins come from NAME.d/, the template's, the prefixes'
+ * ("foo-.service.d") and the type's ("service.d") directories, sorted by file name across all
+ * of them, a file in an earlier directory hiding one of the same name later.
+ */
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { parseUnitText, type ParsedFile } from "./ini-syntax.ts";
+import { buildUnit, type LoadedUnit } from "./unit-file.ts";
+import type { HostFacts } from "./specifiers.ts";
+import { isValidUnitName, parseUnitName, templateOf } from "./unit-name.ts";
+
+export interface FragmentLocation {
+  path: string | null;
+  masked: boolean;
+  /** The name the unit is known by (the target of an alias symlink). */
+  canonical: string;
+}
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+export class UnitLoader {
+  private cache = new Map<string, LoadedUnit>();
+  private parsed = new Map<string, ParsedFile>();
+
+  constructor(
+    readonly searchPath: readonly string[],
+    private readonly host: HostFacts,
+  ) {}
+
+  /** Forget everything read so far (daemon-reload). */
+  clear(): void {
+    this.cache.clear();
+    this.parsed.clear();
+  }
+
+  private parseFile(path: string): ParsedFile {
+    let p = this.parsed.get(path);
+    if (!p) {
+      p = parseUnitText(readFileSync(path, "utf8"), path);
+      this.parsed.set(path, p);
+    }
+    return p;
+  }
+
+  /** Where NAME's fragment is, following alias symlinks and detecting masks. */
+  locate(name: string): FragmentLocation {
+    const tryName = (n: string): FragmentLocation | null => {
+      for (const dir of this.searchPath) {
+        const p = join(dir, n);
+        let st;
+        try {
+          st = lstatSync(p);
+        } catch {
+          continue;
+        }
+        if (st.isSymbolicLink()) {
+          const target = readlinkSync(p);
+          if (target === "/dev/null") return { path: null, masked: true, canonical: n };
+          let real: string;
+          try {
+            real = realpathSync(p);
+          } catch {
+            continue; // dangling link
+          }
+          if (real === "/dev/null") return { path: null, masked: true, canonical: n };
+          const tb = basename(target);
+          const canonical = isValidUnitName(tb) && tb !== n && parseUnitName(tb)?.type === parseUnitName(n)?.type ? tb : n;
+          return { path: real, masked: false, canonical };
+        }
+        if (st.isFile()) return { path: p, masked: false, canonical: n };
+        if (st.isCharacterDevice() && p === "/dev/null") return { path: null, masked: true, canonical: n };
+      }
+      return null;
+    };
+    const direct = tryName(name);
+    if (direct) return direct;
+    const tpl = templateOf(name);
+    if (tpl) {
+      const t = tryName(tpl);
+      if (t) return { ...t, canonical: name };
+    }
+    return { path: null, masked: false, canonical: name };
+  }
+
+  private dropinNames(name: string, aliases: string[]): string[] {
+    const u = parseUnitName(name)!;
+    const names: string[] = [u.type];
+    const parts = u.prefix.split("-");
+    for (let i = 1; i < parts.length; i++) names.push(`${parts.slice(0, i).join("-")}-.${u.type}`);
+    const tpl = templateOf(name);
+    if (tpl) names.push(tpl);
+    names.push(...aliases, name);
+    return names;
+  }
+
+  private findDropins(name: string, aliases: string[]): string[] {
+    const byBase = new Map<string, string>();
+    // Most specific names first so that their files hide same-named ones of broader names.
+    const names = this.dropinNames(name, aliases).reverse();
+    for (const dir of this.searchPath) {
+      for (const n of names) {
+        const d = join(dir, `${n}.d`);
+        for (const f of listDir(d)) {
+          if (!f.endsWith(".conf") || byBase.has(f)) continue;
+          const p = join(d, f);
+          if (isFile(p)) byBase.set(f, p);
+        }
+      }
+    }
+    return [...byBase.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
+  }
+
+  private dirDeps(name: string, suffix: "wants" | "requires"): string[] {
+    const out = new Set<string>();
+    const names = [name];
+    const tpl = templateOf(name);
+    if (tpl) names.push(tpl);
+    for (const dir of this.searchPath) {
+      for (const n of names) {
+        for (const f of listDir(join(dir, `${n}.${suffix}`))) if (isValidUnitName(f)) out.add(f);
+      }
+    }
+    return [...out];
+  }
+
+  /** Loads a unit by name (cached). Never throws for unit content: see loadState/diagnostics. */
+  load(name: string): LoadedUnit {
+    const cached = this.cache.get(name);
+    if (cached) return cached;
+    const loc = this.locate(name);
+    if (loc.canonical !== name) {
+      const real = this.load(loc.canonical);
+      if (!real.aliases.includes(name)) real.aliases.push(name);
+      this.cache.set(name, real);
+      return real;
+    }
+    const aliases = this.aliasesOf(name, loc.path);
+    const unit = buildUnit({
+      name,
+      fragment: loc.path ? this.parseFile(loc.path) : null,
+      fragmentPath: loc.path ?? undefined,
+      dropins: loc.masked ? [] : this.findDropins(name, aliases).map((p) => this.parseFile(p)),
+      aliases,
+      dirWants: this.dirDeps(name, "wants"),
+      dirRequires: this.dirDeps(name, "requires"),
+      masked: loc.masked,
+      host: this.host,
+    });
+    this.cache.set(name, unit);
+    return unit;
+  }
+
+  /** Names in the search path that are symlinks to this unit's fragment. */
+  private aliasesOf(name: string, fragment: string | null): string[] {
+    if (!fragment) return [];
+    const out: string[] = [];
+    for (const dir of this.searchPath) {
+      for (const f of listDir(dir)) {
+        if (f === name || !isValidUnitName(f)) continue;
+        const p = join(dir, f);
+        try {
+          if (lstatSync(p).isSymbolicLink() && realpathSync(p) === fragment) out.push(f);
+        } catch {
+          /* dangling */
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Every unit file name in the search path (templates included, drop-in dirs excluded). */
+  listNames(): string[] {
+    const out = new Set<string>();
+    for (const dir of this.searchPath) for (const f of listDir(dir)) if (isValidUnitName(f)) out.add(f);
+    return [...out].sort();
+  }
+}
+
+/** Adds the directory of each given unit file to the front of the search path (for verify FILE). */
+export function searchPathFor(paths: readonly string[], base: readonly string[]): string[] {
+  const dirs: string[] = [];
+  for (const p of paths) {
+    if (p.includes("/") && existsSync(p)) {
+      const d = dirname(resolve(p));
+      if (!dirs.includes(d)) dirs.push(d);
+    }
+  }
+  return [...dirs, ...base.filter((b) => !dirs.includes(b))];
+}
