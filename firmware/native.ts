@@ -58,11 +58,14 @@ const symbols = {
   bunit_mkfifo: { args: [P, i32], returns: i32 },
   bunit_fcntl: { args: [i32, i32, i64], returns: i32 },
   bunit_dup_cloexec: { args: [i32], returns: i32 },
+  bunit_pipe: { args: [P], returns: i32 },
   bunit_ioctl: { args: [i32, u64, P], returns: i32 },
   bunit_fchown: { args: [i32, i32, i32], returns: i32 },
   bunit_lchown: { args: [P, i32, i32], returns: i32 },
   bunit_fchmod: { args: [i32, i32], returns: i32 },
   bunit_fstat: { args: [i32, P, P], returns: i32 },
+  bunit_fsetxattr: { args: [i32, P, P, u32], returns: i32 },
+  bunit_lsetxattr: { args: [P, P, P, u32], returns: i32 },
   bunit_poll1: { args: [i32, i32, i32], returns: i32 },
   bunit_mq_open: { args: [P, i32, i32, i64, i64], returns: i32 },
   bunit_mq_unlink: { args: [P], returns: i32 },
@@ -85,7 +88,7 @@ const symbols = {
   bunit_poller_unwatch: { args: [i32], returns: i32 },
 } as const;
 
-const ABI_VERSION = 3;
+const ABI_VERSION = 5;
 
 /** Directory holding libbunit.so and bunit-exec for this machine. */
 export function nativeDir(): string {
@@ -295,6 +298,12 @@ export function mkfifo(path: string, mode: number): void {
 export function fcntl(fd: number, cmd: number, arg = 0): number {
   return check(L().bunit_fcntl(fd, cmd, arg), "fcntl", `(${fd}, ${cmd})`);
 }
+/** pipe2(O_CLOEXEC): [read end, write end]. */
+export function pipe(): [number, number] {
+  const out = new Int32Array(2);
+  check(L().bunit_pipe(out), "pipe2");
+  return [out[0]!, out[1]!];
+}
 export function dupCloexec(fd: number): number {
   return check(L().bunit_dup_cloexec(fd), "fcntl", "F_DUPFD_CLOEXEC");
 }
@@ -309,6 +318,14 @@ export function lchown(path: string, uid: number, gid: number): void {
 }
 export function fchmod(fd: number, mode: number): void {
   check(L().bunit_fchmod(fd, mode), "fchmod");
+}
+export function fsetxattr(fd: number, name: string, value: string): void {
+  const v = Buffer.from(value, "utf8");
+  check(L().bunit_fsetxattr(fd, cstr(name), v.length ? v : Buffer.alloc(1), v.length), "fsetxattr", name);
+}
+export function lsetxattr(path: string, name: string, value: string): void {
+  const v = Buffer.from(value, "utf8");
+  check(L().bunit_lsetxattr(cstr(path), cstr(name), v.length ? v : Buffer.alloc(1), v.length), "lsetxattr", `${path} ${name}`);
 }
 export interface FdStat {
   mode: number;

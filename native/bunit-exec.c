@@ -22,6 +22,10 @@
  *   -c PATH     move into this cgroup v2 directory first (writes 0 to PATH/cgroup.procs)
  *   -N NICE     nice value         -O ADJ   /proc/self/oom_score_adj
  *   -i          the program is an inetd service: fd 0 and 1 are the connection (no LISTEN_*)
+ *   -p          ignore SIGPIPE (IgnoreSIGPIPE=yes, systemd's default)
+ *   -r RES:SOFT:HARD  setrlimit (RES is the RLIMIT_* number; "inf" for no limit)
+ *   -x          fd 3+N is an exec status pipe (Type=exec): it is closed by a successful exec;
+ *               on failure the helper writes the exit status (one byte) into it first
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +44,7 @@
 enum {
     EXIT_CHDIR = 200,
     EXIT_NICE = 201,
+    EXIT_LIMITS = 205,
     EXIT_FDS = 202,
     EXIT_EXEC = 203,
     EXIT_OOM_ADJUST = 206,
@@ -50,8 +55,14 @@ enum {
     EXIT_SETSID = 220,
 };
 
+static int status_fd = -1;
+
 static void die(int code, const char *what, const char *arg) {
     int e = errno;
+    if (status_fd >= 0) {
+        unsigned char c = (unsigned char)code;
+        (void)!write(status_fd, &c, 1);
+    }
     fprintf(stderr, "bunit-exec: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(e));
     _exit(code);
 }
@@ -83,7 +94,9 @@ static void write_file(const char *path, const char *text, int code) {
 }
 
 int main(int argc, char **argv) {
-    int nfds = 0, nonblock = 0, do_setsid = 1, inetd = 0;
+    int nfds = 0, nonblock = 0, do_setsid = 1, inetd = 0, ignore_sigpipe = 0;
+    const char *limits[32];
+    int nlimits = 0;
     long uid = -1, gid = -1;
     const char *groups = NULL, *dir = NULL, *cgroup = NULL, *umask_s = NULL, *nice_s = NULL,
                *oom_s = NULL;
@@ -95,6 +108,8 @@ int main(int argc, char **argv) {
         char opt = a[1];
         if (opt == 'S') { do_setsid = 0; continue; }
         if (opt == 'i') { inetd = 1; continue; }
+        if (opt == 'p') { ignore_sigpipe = 1; continue; }
+        if (opt == 'x') { status_fd = 0; continue; }
         if (i + 1 >= argc) { errno = EINVAL; die(EXIT_EXEC, "missing value for", a); }
         const char *v = argv[++i];
         switch (opt) {
@@ -108,6 +123,9 @@ int main(int argc, char **argv) {
         case 'c': cgroup = v; break;
         case 'N': nice_s = v; break;
         case 'O': oom_s = v; break;
+        case 'r':
+            if (nlimits < 32) limits[nlimits++] = v;
+            break;
         default: errno = EINVAL; die(EXIT_EXEC, "unknown option", a);
         }
     }
@@ -116,6 +134,10 @@ int main(int argc, char **argv) {
     char **child_argv = &argv[i + 1];
 
     /* 1. fds */
+    if (status_fd == 0) {
+        status_fd = 3 + nfds;
+        if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0) { status_fd = -1; die(EXIT_FDS, "status fd", NULL); }
+    }
     for (int fd = 3; fd < 3 + nfds; fd++) {
         int fl = fcntl(fd, F_GETFD);
         if (fl < 0) die(EXIT_FDS, "fd not open", NULL);
@@ -131,7 +153,7 @@ int main(int argc, char **argv) {
             if (st >= 0) fcntl(fd, F_SETFL, nonblock ? (st | O_NONBLOCK) : (st & ~O_NONBLOCK));
         }
     }
-    close_above(3 + nfds);
+    close_above(3 + nfds + (status_fd >= 0 ? 1 : 0));
 
     /* 2. session and signals */
     if (cgroup) {
@@ -152,7 +174,20 @@ int main(int argc, char **argv) {
         if (setpriority(PRIO_PROCESS, 0, (int)parse_num(nice_s, 10, EXIT_NICE)) < 0)
             die(EXIT_NICE, "setpriority", nice_s);
     }
+    if (ignore_sigpipe) signal(SIGPIPE, SIG_IGN);
     if (oom_s) write_file("/proc/self/oom_score_adj", oom_s, EXIT_OOM_ADJUST);
+    for (int l = 0; l < nlimits; l++) {
+        char copy[128];
+        snprintf(copy, sizeof copy, "%s", limits[l]);
+        char *save = NULL, *res = strtok_r(copy, ":", &save), *soft = strtok_r(NULL, ":", &save),
+             *hard = strtok_r(NULL, ":", &save);
+        if (!res || !soft || !hard) { errno = EINVAL; die(EXIT_LIMITS, "bad limit", limits[l]); }
+        struct rlimit rl = {
+            .rlim_cur = strcmp(soft, "inf") == 0 ? RLIM_INFINITY : (rlim_t)strtoull(soft, NULL, 10),
+            .rlim_max = strcmp(hard, "inf") == 0 ? RLIM_INFINITY : (rlim_t)strtoull(hard, NULL, 10),
+        };
+        if (setrlimit((int)parse_num(res, 10, EXIT_LIMITS), &rl) < 0) die(EXIT_LIMITS, "setrlimit", limits[l]);
+    }
 
     /* 3. credentials and directory */
     if (umask_s) umask((mode_t)parse_num(umask_s, 8, EXIT_USER));

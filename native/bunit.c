@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,7 +36,7 @@
         return _r < 0 ? -errno : _r;                                                               \
     } while (0)
 
-int bunit_abi_version(void) { return 3; }
+int bunit_abi_version(void) { return 5; }
 
 /* ---- sockets ---------------------------------------------------------------------------- */
 
@@ -228,11 +229,24 @@ long bunit_read(int fd, void *buf, uint64_t len) { RET(read(fd, buf, len)); }
 long bunit_write(int fd, const void *buf, uint64_t len) { RET(write(fd, buf, len)); }
 int bunit_mkfifo(const char *path, int mode) { RET(mkfifo(path, mode)); }
 int bunit_fcntl(int fd, int cmd, long arg) { RET(fcntl(fd, cmd, arg)); }
+int bunit_pipe(int32_t *out) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+    out[0] = p[0];
+    out[1] = p[1];
+    return 0;
+}
 int bunit_dup_cloexec(int fd) { RET(fcntl(fd, F_DUPFD_CLOEXEC, 3)); }
 int bunit_ioctl(int fd, unsigned long req, void *arg) { RET(ioctl(fd, req, arg)); }
 int bunit_fchown(int fd, int uid, int gid) { RET(fchown(fd, (uid_t)uid, (gid_t)gid)); }
 int bunit_lchown(const char *path, int uid, int gid) { RET(lchown(path, (uid_t)uid, (gid_t)gid)); }
 int bunit_fchmod(int fd, int mode) { RET(fchmod(fd, mode)); }
+int bunit_fsetxattr(int fd, const char *name, const void *value, uint32_t len) {
+    RET(fsetxattr(fd, name, value, len, 0));
+}
+int bunit_lsetxattr(const char *path, const char *name, const void *value, uint32_t len) {
+    RET(lsetxattr(path, name, value, len, 0));
+}
 /* out[0]=st_mode out[1]=st_uid out[2]=st_gid; out64[0]=st_ino out64[1]=st_dev out64[2]=st_rdev */
 int bunit_fstat(int fd, uint32_t *out, uint64_t *out64) {
     struct stat st;

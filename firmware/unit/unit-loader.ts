@@ -44,6 +44,11 @@ export class UnitLoader {
     private readonly host: HostFacts,
   ) {}
 
+  /** Forgets one unit (Accept=yes instances are loaded once and never again). */
+  forget(name: string): void {
+    this.cache.delete(name);
+  }
+
   /** Forget everything read so far (daemon-reload). */
   clear(): void {
     this.cache.clear();

@@ -1,0 +1,325 @@
+/**
+ * The manager: owns the running units, their jobs and the relations between them (which
+ * sockets activate which service, Accept=yes instances), and answers the units' requests.
+ */
+import { realClock, type Clock } from "../core/clock.ts";
+import type { Logger } from "../core/log.ts";
+import type { SystemLookups } from "../core/exec-spec.ts";
+import type { FdWatch, ProcessKiller, UnitRuntime } from "../core/unit-runtime.ts";
+import * as n from "../native.ts";
+import { HelperSpawner, type ProcessSpawner } from "../service/spawn.ts";
+import { ServiceUnit, type ServiceHost } from "../service/service-unit.ts";
+import { SocketUnit, type AcceptedConnection, type SocketHost } from "../socket/socket-unit.ts";
+import type { UsbFunctionOpener } from "../socket/socket-open.ts";
+import type { ConditionEnv } from "../unit/conditions.ts";
+import { formatDiagnostic } from "../unit/diagnostics.ts";
+import type { HostFacts } from "../unit/specifiers.ts";
+import type { LoadedUnit } from "../unit/unit-file.ts";
+import { UnitLoader } from "../unit/unit-loader.ts";
+import { instantiate, parseUnitName } from "../unit/unit-name.ts";
+import { socketServiceName, verifyService, verifySocket } from "../unit/unit-verify.ts";
+import { DEFAULT_PATH } from "../service/environment.ts";
+import { JobEngine, type JobResult, type JobType } from "./job-engine.ts";
+import { conditionEnv as realConditionEnv, processKiller, systemLookups } from "./system.ts";
+import { TargetUnit } from "./target-unit.ts";
+import { BUILTIN_TARGETS, computeTriggeredBy, dependenciesOf, installedDependencies, type Deps, type GraphContext } from "./unit-graph.ts";
+
+export interface ManagerOptions {
+  unitPath: string[];
+  logger: Logger;
+  host: HostFacts;
+  clock?: Clock;
+  spawner?: ProcessSpawner;
+  lookups?: SystemLookups;
+  killer?: ProcessKiller;
+  watcher?: FdWatch;
+  conditionEnv?: ConditionEnv;
+  dirs?: ServiceHost["dirs"];
+  managerEnv?: Record<string, string>;
+  daemonEnv?: Record<string, string | undefined>;
+  usbOpener?: UsbFunctionOpener;
+}
+
+const INACTIVE = new Set(["inactive", "failed"]);
+
+export class Manager implements SocketHost, ServiceHost {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly spawner: ProcessSpawner;
+  readonly lookups: SystemLookups;
+  readonly killer: ProcessKiller;
+  readonly watcher: FdWatch;
+  readonly conditionEnv: ConditionEnv;
+  readonly dirs: ServiceHost["dirs"];
+  readonly managerEnv: Record<string, string>;
+  readonly daemonEnv: Record<string, string | undefined>;
+  readonly usbOpener?: UsbFunctionOpener;
+  readonly loader: UnitLoader;
+  readonly jobs: JobEngine;
+  private units = new Map<string, UnitRuntime>();
+  private graph: GraphContext;
+  private depsCache = new Map<string, Deps>();
+  private refused = new Set<string>();
+
+  constructor(opts: ManagerOptions) {
+    this.clock = opts.clock ?? realClock;
+    this.logger = opts.logger;
+    this.spawner = opts.spawner ?? new HelperSpawner();
+    this.lookups = opts.lookups ?? systemLookups;
+    this.killer = opts.killer ?? processKiller;
+    this.watcher = opts.watcher ?? n.fdWatcher();
+    this.conditionEnv = opts.conditionEnv ?? realConditionEnv;
+    this.dirs = opts.dirs ?? { runtime: "/run", state: "/var/lib", cache: "/var/cache", logs: "/var/log", config: "/etc" };
+    this.managerEnv = opts.managerEnv ?? { PATH: DEFAULT_PATH };
+    this.daemonEnv = opts.daemonEnv ?? process.env;
+    this.usbOpener = opts.usbOpener;
+    this.loader = new UnitLoader(opts.unitPath, opts.host);
+    this.graph = this.buildGraph();
+    this.jobs = new JobEngine(
+      {
+        deps: (name) => this.deps(name),
+        state: (name) => {
+          const u = this.unit(name);
+          return u ? { active: u.activeState(), result: u.result, sub: u.subState() } : null;
+        },
+        canStart: (name) => {
+          const u = this.unit(name);
+          return u ? u.canStart() : `Unit ${name} not loaded.`;
+        },
+        run: (name, type) => {
+          const u = this.unit(name)!;
+          if (type === "start") u.start();
+          else u.stop();
+        },
+      },
+      (unit, type, result, why) => {
+        if (result === "done") this.logger.debug(`Job ${unit}/${type} finished, result=${result}`);
+        else if (result !== "canceled") this.logger.warning(`Job ${unit}/${type} finished, result=${result}${why ? `: ${why}` : ""}`, unit);
+      },
+    );
+  }
+
+  private buildGraph(): GraphContext {
+    const names = this.loader.listNames();
+    const load = (x: string) => this.loadedUnit(x);
+    return {
+      load,
+      installed: installedDependencies(names, load),
+      triggeredBy: computeTriggeredBy(names.filter((x) => x.endsWith(".socket") && !x.includes("@.")), load),
+    };
+  }
+
+  /** The configuration of a unit; built-in targets exist even without a file. */
+  loadedUnit(name: string): LoadedUnit {
+    return this.loader.load(name);
+  }
+
+  deps(name: string): Deps {
+    let d = this.depsCache.get(name);
+    if (!d) {
+      d = dependenciesOf(this.loadedUnit(name), this.graph);
+      this.depsCache.set(name, d);
+    }
+    return d;
+  }
+
+  // ---- UnitHost -----------------------------------------------------------------------------
+
+  unit(name: string): UnitRuntime | null {
+    const existing = this.units.get(name);
+    if (existing) return existing;
+    const id = parseUnitName(name);
+    if (!id || id.instance === "") return null;
+    const cfg = this.loadedUnit(name);
+    if (cfg.name !== name) return this.unit(cfg.name);
+    let u: UnitRuntime | null = null;
+    if (cfg.loadState === "not-found") {
+      if (id.type === "target" && BUILTIN_TARGETS[name]) u = new TargetUnit(cfg, this);
+    } else if (cfg.loadState === "loaded") {
+      const problems = cfg.socket ? verifySocket(cfg) : cfg.service ? verifyService(cfg) : [];
+      const errors = problems.filter((d) => d.level === "error");
+      if (errors.length) {
+        this.refuse(name, errors.map(formatDiagnostic));
+      } else if (id.type === "socket") u = new SocketUnit(cfg, this);
+      else if (id.type === "service") u = new ServiceUnit(cfg, this);
+      else if (id.type === "target") u = new TargetUnit(cfg, this);
+    } else if (cfg.loadState === "bad-setting") {
+      this.refuse(name, cfg.diagnostics.filter((d) => d.level === "error").map(formatDiagnostic));
+    }
+    if (u) {
+      for (const d of cfg.diagnostics) if (d.level === "warning") this.logger.warning(formatDiagnostic(d), name);
+      this.units.set(name, u);
+    }
+    return u;
+  }
+
+  private refuse(name: string, lines: string[]): void {
+    if (this.refused.has(name)) return;
+    this.refused.add(name);
+    for (const l of lines) this.logger.error(l, name);
+    this.logger.error("Unit configuration has fatal error, unit will not be started.", name);
+  }
+
+  loadedUnits(): UnitRuntime[] {
+    return [...this.units.values()];
+  }
+
+  requestStart(name: string, reason: string): boolean {
+    try {
+      void this.jobs.enqueue(name, "start", reason);
+      return true;
+    } catch (e) {
+      this.logger.error(`Failed to queue start of ${name}: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  hasJob(name: string): boolean {
+    return name === "*" ? this.jobs.size > 0 : this.jobs.has(name);
+  }
+
+  hasStopJob(name: string): boolean {
+    return this.jobs.has(name, "stop");
+  }
+
+  stateChanged(u: UnitRuntime, from: string, to: string): void {
+    this.jobs.check(u.name);
+    const active = u.activeState();
+    if (u instanceof ServiceUnit) {
+      for (const s of this.socketsOf(u.name)) s.serviceStateChanged(u.subState(), active, u.startLimitHit);
+    }
+    if (INACTIVE.has(active)) {
+      for (const other of this.units.values()) if (other instanceof SocketUnit) other.unitStopped();
+      // BindsTo=: units bound to this one stop with it.
+      for (const other of this.units.values()) {
+        if (other === u || INACTIVE.has(other.activeState())) continue;
+        if (this.deps(other.name).bindsTo.includes(u.name)) this.enqueue(other.name, "stop", `bound to ${u.name}`);
+      }
+      if (active === "failed" && from !== to) {
+        for (const f of this.deps(u.name).onFailure) this.enqueue(f, "start", `OnFailure= of ${u.name}`);
+      }
+    }
+  }
+
+  // ---- sockets and services -------------------------------------------------------------------
+
+  /** Socket units that activate this service (Accept=no), running or not. */
+  private socketsOf(serviceName: string): SocketUnit[] {
+    const names = new Set<string>(this.graph.triggeredBy.get(serviceName) ?? []);
+    const svc = this.loadedUnit(serviceName).service;
+    for (const s of svc?.sockets ?? []) names.add(s);
+    const out: SocketUnit[] = [];
+    for (const nm of names) {
+      const u = this.units.get(nm) ?? this.unit(nm);
+      if (u instanceof SocketUnit && (!u.cfg.accept)) out.push(u);
+    }
+    return out;
+  }
+
+  socketFds(service: ServiceUnit): { fd: number; name: string }[] {
+    // Sockets= order first, then the others by name (systemd leaves the order unspecified).
+    const listed = service.cfg.sockets;
+    const socks = this.socketsOf(service.name).sort((a, b) => {
+      const ia = listed.indexOf(a.name), ib = listed.indexOf(b.name);
+      if (ia >= 0 || ib >= 0) return (ia < 0 ? Infinity : ia) - (ib < 0 ? Infinity : ib);
+      return a.name < b.name ? -1 : 1;
+    });
+    return socks.filter((s) => s.ports.length > 0).flatMap((s) => s.collectFds());
+  }
+
+  startAcceptedInstance(socket: SocketUnit, instance: string, conn: AcceptedConnection): boolean {
+    const name = instantiate(socketServiceName(socket.config), instance);
+    const cfg = this.loader.load(name);
+    this.loader.forget(name);
+    if (cfg.loadState !== "loaded" || !cfg.service) {
+      this.logger.error(`Failed to load ${name}: ${cfg.loadState}`, socket.name);
+      return false;
+    }
+    const instanceCfg = { ...cfg, unit: { ...cfg.unit, description: `${cfg.unit.description ?? name} (${conn.description})` } };
+    const svc = new ServiceUnit(instanceCfg, this);
+    svc.connection = conn;
+    this.units.set(name, svc);
+    try {
+      void this.jobs.enqueue(name, "start", `connection on ${socket.name}`);
+    } catch {
+      this.units.delete(name);
+      return false;
+    }
+    return true;
+  }
+
+  instanceFinished(service: ServiceUnit): void {
+    // Collect the instance once its job bookkeeping is over.
+    queueMicrotask(() => {
+      if (this.units.get(service.name) !== service || this.jobs.has(service.name)) return;
+      if (!INACTIVE.has(service.activeState())) return;
+      service.dispose();
+      this.units.delete(service.name);
+      this.depsCache.delete(service.name);
+    });
+  }
+
+  startWouldConflict(serviceName: string): boolean {
+    const mine = this.deps(serviceName).conflicts;
+    for (const u of this.units.values()) {
+      if (INACTIVE.has(u.activeState()) || u.name === serviceName) continue;
+      if (mine.includes(u.name) || this.deps(u.name).conflicts.includes(serviceName)) return true;
+    }
+    return false;
+  }
+
+  // ---- control --------------------------------------------------------------------------------
+
+  enqueue(name: string, type: JobType, reason: string): Promise<JobResult> {
+    try {
+      return this.jobs.enqueue(name, type, reason);
+    } catch (e) {
+      this.logger.error((e as Error).message, name);
+      return Promise.resolve("failed");
+    }
+  }
+
+  start(name: string): Promise<JobResult> {
+    return this.enqueue(name, "start", "requested");
+  }
+
+  stop(name: string): Promise<JobResult> {
+    return this.enqueue(name, "stop", "requested");
+  }
+
+  async restart(name: string): Promise<JobResult> {
+    const r = await this.stop(name);
+    if (r !== "done") return r;
+    return this.start(name);
+  }
+
+  /** Starts default.target (which pulls in every enabled unit). */
+  boot(target = "default.target"): Promise<JobResult> {
+    return this.start(target);
+  }
+
+  /** Stops every unit, sockets last, and waits (at most timeoutUsec). */
+  async shutdown(timeoutUsec = 90e6): Promise<void> {
+    this.jobs.cancelAll();
+    const waits: Promise<JobResult>[] = [];
+    for (const u of [...this.units.values()]) {
+      if (!INACTIVE.has(u.activeState())) waits.push(this.enqueue(u.name, "stop", "shutdown"));
+    }
+    let timedOut = false;
+    await Promise.race([
+      Promise.all(waits),
+      new Promise<void>((r) => this.clock.setTimer(timeoutUsec, () => ((timedOut = true), r()))),
+    ]);
+    if (timedOut) this.logger.warning("Shutdown timed out; forcing.");
+    for (const u of this.units.values()) u.dispose();
+    this.units.clear();
+  }
+
+  /** Fresh configuration of every loaded unit from disk (used by daemon-reload). */
+  rebuildGraph(): void {
+    this.loader.clear();
+    this.depsCache.clear();
+    this.refused.clear();
+    this.graph = this.buildGraph();
+  }
+}

@@ -1,0 +1,564 @@
+/**
+ * A running socket unit: systemd's socket state machine (src/core/socket.c) over the states
+ * and transitions declared in socket-state.ts.
+ */
+import * as n from "../native.ts";
+import * as C from "../sys/constants.ts";
+import { RateLimit } from "../core/rate-limit.ts";
+import { buildSpawnSpec, resolveCredentials, ExecSetupError } from "../core/exec-spec.ts";
+import { CommandChain, UnitRuntime, UnitTimer, type ActiveState, type ChainOutcome, type UnitHost } from "../core/unit-runtime.ts";
+import type { ExecCommand } from "../unit/exec-command.ts";
+import type { LoadedUnit } from "../unit/unit-file.ts";
+import { portAccepts, socketServiceName, symlinkTarget } from "../unit/unit-verify.ts";
+import { ConnectionTracker, sourceKey } from "./connection-tracker.ts";
+import { connectionEnvironment, describePeer, instanceFromSocket, type PeerInfo } from "./instance-name.ts";
+import { effectiveLimits, type SocketConfig } from "./socket-config.ts";
+import { applyOptionalOptions, applyXattrs, chownPorts, closePort, createSymlinks, openPort, removeSymlinks, type OpenedPort } from "./socket-open.ts";
+import { postBindOptions } from "./socket-options.ts";
+import { isStartingState, SOCKET_STATE_INFO, SOCKET_TRANSITIONS, type SocketResult, type SocketState } from "./socket-state.ts";
+
+/** A connection handed to an Accept=yes instance; release() frees its slot and its fd. */
+export interface AcceptedConnection {
+  fd: number;
+  env: Record<string, string>;
+  description: string;
+  fdName: string;
+  release(): void;
+}
+
+/** The part of the manager a socket needs beyond UnitHost. */
+export interface SocketHost extends UnitHost {
+  startAcceptedInstance(socket: SocketUnit, instanceName: string, conn: AcceptedConnection): boolean;
+  /** Whether starting this service now would stop an active unit (DeferTrigger=). */
+  startWouldConflict(serviceName: string): boolean;
+  hasStopJob(name: string): boolean;
+}
+
+/** Service states in which the service no longer counts as running for its socket. */
+const SERVICE_GONE_STATES = new Set(["dead", "failed", "auto-restart", "auto-restart-queued", "final-sigterm", "final-sigkill", "final-watchdog", "cleaning", "dead-before-auto-restart", "failed-before-auto-restart", "dead-resources-pinned"]);
+
+export class SocketUnit extends UnitRuntime {
+  state: SocketState = "dead";
+  ports: OpenedPort[] = [];
+  readonly connections: ConnectionTracker;
+  /** The running control process chain and what to do when it ends. */
+  private control: { chain: CommandChain; next: (o: ChainOutcome) => void } | null = null;
+  private readonly timer: UnitTimer;
+  private readonly deferTimer: UnitTimer;
+  private triggerLimit: RateLimit;
+  private startLimit: RateLimit;
+  private pollLimits = new Map<number, { limit: RateLimit; timer: UnitTimer }>();
+
+  constructor(config: LoadedUnit, protected override readonly host: SocketHost) {
+    super(config, host);
+    const c = this.cfg;
+    const l = effectiveLimits(c);
+    this.triggerLimit = new RateLimit(l.triggerIntervalUsec, l.triggerBurst);
+    this.startLimit = new RateLimit(config.unit.startLimitIntervalUsec ?? 10e6, config.unit.startLimitBurst ?? 5);
+    this.connections = new ConnectionTracker(c.maxConnections, c.maxConnectionsPerSource);
+    this.timer = new UnitTimer(host.clock);
+    this.deferTimer = new UnitTimer(host.clock);
+  }
+
+  get cfg(): SocketConfig {
+    return this.config.socket!;
+  }
+
+  get serviceName(): string {
+    return socketServiceName(this.config);
+  }
+
+  activeState(): ActiveState {
+    return SOCKET_STATE_INFO[this.state].active;
+  }
+
+  subState(): string {
+    return this.state;
+  }
+
+  /** Replaces the configuration (daemon-reload) while keeping fds and counters. */
+  reconfigure(config: LoadedUnit): void {
+    this.config = config;
+    const l = effectiveLimits(this.cfg);
+    this.triggerLimit = new RateLimit(l.triggerIntervalUsec, l.triggerBurst);
+    this.connections.maxConnections = this.cfg.maxConnections;
+    this.connections.maxPerSource = this.cfg.maxConnectionsPerSource;
+  }
+
+  private setState(to: SocketState): void {
+    const from = this.state;
+    if (from !== to && !SOCKET_TRANSITIONS[from].includes(to)) {
+      throw new Error(`${this.name}: invalid socket state transition ${from} -> ${to}`);
+    }
+    this.state = to;
+    if (!SOCKET_STATE_INFO[to].fdsOpen) this.closeFds();
+    if (to !== "listening") this.unwatchFds();
+    if (to !== "deferred") this.deferTimer.cancel();
+    this.stateChangeTime = this.host.clock.now();
+    if (from !== to) {
+      this.log.debug(`Changed ${from} -> ${to}`);
+      this.host.stateChanged(this, from, to);
+    }
+  }
+
+  // ---- start --------------------------------------------------------------------------------
+
+  override canStart(): string | null {
+    if (!this.cfg.accept) {
+      const svc = this.host.unit(this.serviceName);
+      if (!svc) return `Service ${this.serviceName} not loaded, refusing.`;
+      if (svc.activeState() === "active" || svc.activeState() === "activating" || svc.activeState() === "reloading") {
+        return `Socket service ${this.serviceName} already active, refusing.`;
+      }
+    }
+    return null;
+  }
+
+  start(): void {
+    if (this.state !== "dead" && this.state !== "failed") return;
+    const refusal = this.canStart();
+    if (refusal) {
+      this.log.error(refusal);
+      this.result = "resources";
+      this.setState("failed");
+      return;
+    }
+    if (!this.startLimit.below(this.host.clock.now())) {
+      this.log.error("Start request repeated too quickly.");
+      this.result = "start-limit-hit";
+      this.setState("failed");
+      return;
+    }
+    this.result = "success";
+    this.triggerLimit.reset();
+    this.enterStartPre();
+  }
+
+  private enterStartPre(): void {
+    if (this.cfg.execStartPre.length === 0) return this.enterStartOpen();
+    this.setState("start-pre");
+    this.runChain("ExecStartPre", this.cfg.execStartPre, false, (o) => {
+      if (o.ok) this.enterStartOpen();
+      else this.enterSignal("final-sigterm", o.result as SocketResult);
+    }, () => this.enterSignal("final-sigterm", "timeout"));
+  }
+
+  private enterStartOpen(): void {
+    this.setState("start-open");
+    const opened: OpenedPort[] = [];
+    try {
+      for (const p of this.cfg.listen) opened.push(openPort(this.cfg, p, this.log, this.host.usbOpener));
+    } catch (e) {
+      for (const o of opened) closePort(o, false);
+      this.log.error(`Failed to create listening socket: ${(e as Error).message}`);
+      return this.enterStopPre("resources");
+    }
+    this.ports = opened;
+    const target = symlinkTarget(this.cfg);
+    if (target) createSymlinks(this.cfg, target, this.log);
+    applyXattrs(this.cfg, this.ports, this.log);
+    this.enterStartChown();
+  }
+
+  private enterStartChown(): void {
+    const c = this.cfg;
+    if (c.socketUser || c.socketGroup) {
+      this.setState("start-chown");
+      try {
+        const creds = resolveCredentials({ ...c.exec, user: c.socketUser, group: c.socketGroup, supplementaryGroups: [] }, this.host.lookups)!;
+        chownPorts(this.ports, c.socketUser ? creds.uid : -1, c.socketGroup ? creds.gid : -1);
+      } catch (e) {
+        this.log.error(`Failed to chown socket: ${(e as Error).message}`);
+        return this.enterStopPre(e instanceof ExecSetupError ? "exit-code" : "resources");
+      }
+    }
+    this.enterStartPost();
+  }
+
+  private enterStartPost(): void {
+    if (this.cfg.execStartPost.length === 0) return this.enterListening();
+    this.setState("start-post");
+    this.runChain("ExecStartPost", this.cfg.execStartPost, true, (o) => {
+      if (o.ok) this.enterListening();
+      else this.enterStopPre(o.result as SocketResult);
+    }, () => this.enterStopPre("timeout"));
+  }
+
+  private enterListening(): void {
+    if (!this.cfg.accept && this.cfg.flushPending) this.flushPorts();
+    this.setState("listening");
+    this.watchFds();
+  }
+
+  // ---- watching -----------------------------------------------------------------------------
+
+  private watchFds(): void {
+    const limits = effectiveLimits(this.cfg);
+    for (const p of this.ports) {
+      let pl = this.pollLimits.get(p.fd);
+      if (!pl) {
+        pl = { limit: new RateLimit(limits.pollIntervalUsec, limits.pollBurst), timer: new UnitTimer(this.host.clock) };
+        this.pollLimits.set(p.fd, pl);
+        this.host.watcher.watch(p.fd, C.EPOLLIN, (rev) => this.onReady(p, rev));
+      } else if (!pl.timer.armed) {
+        this.host.watcher.arm(p.fd, C.EPOLLIN);
+      }
+    }
+  }
+
+  private unwatchFds(): void {
+    for (const p of this.ports) {
+      const pl = this.pollLimits.get(p.fd);
+      if (pl) {
+        pl.timer.cancel();
+        this.host.watcher.arm(p.fd, 0);
+      }
+    }
+  }
+
+  private rearm(p: OpenedPort): void {
+    if (this.state === "listening" && this.ports.includes(p)) this.host.watcher.arm(p.fd, C.EPOLLIN);
+  }
+
+  private onReady(p: OpenedPort, revents: number): void {
+    if (this.state !== "listening" || !this.ports.includes(p)) return;
+    const pl = this.pollLimits.get(p.fd)!;
+    if (!pl.limit.below(this.host.clock.now())) {
+      // PollLimit: the source goes offline until the window ends; the unit does not fail.
+      this.log.debug(`Poll limit hit on ${p.port.text}, pausing until the window ends`);
+      pl.timer.arm(Math.max(0, pl.limit.windowEnd() - this.host.clock.now()), () => this.rearm(p));
+      return;
+    }
+    if (revents !== C.EPOLLIN) {
+      if (revents & C.EPOLLHUP) this.log.error("Got POLLHUP on a listening socket. The service probably invoked shutdown() on it, and should better not do that.");
+      else this.log.error(`Got unexpected poll event (0x${revents.toString(16)}) on socket.`);
+      return this.enterStopPre("resources");
+    }
+    if (this.cfg.accept && portAccepts(p.port)) {
+      let acc: n.Accepted | null;
+      try {
+        acc = n.accept(p.fd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC);
+      } catch (e) {
+        this.log.warning(`accept() failed, ignoring: ${(e as Error).message}`);
+        return this.rearm(p);
+      }
+      if (!acc) return this.rearm(p);
+      applyOptionalOptions(acc.fd, postBindOptions(this.cfg, p.family ?? "unix"), this.log);
+      for (const [k, v] of this.cfg.xattrAccept) {
+        try {
+          n.fsetxattr(acc.fd, k, v);
+        } catch (e) {
+          this.log.debug(`XAttrAccept=${k}: ${(e as Error).message}, ignoring`);
+        }
+      }
+      this.enterRunning(acc);
+      this.rearm(p);
+      return;
+    }
+    this.enterRunning(null);
+  }
+
+  // ---- activation ---------------------------------------------------------------------------
+
+  private enterRunning(acc: n.Accepted | null): void {
+    if (this.host.hasStopJob(this.name)) {
+      this.log.info("Suppressing connection request since unit stop is scheduled.");
+      if (acc) n.close(acc.fd);
+      else this.flushPorts();
+      return;
+    }
+    if (!this.triggerLimit.below(this.host.clock.now())) {
+      if (acc) n.close(acc.fd);
+      this.log.warning("Trigger limit hit, refusing further activation.");
+      return this.enterStopPre("trigger-limit-hit");
+    }
+    if (!this.cfg.accept) return this.activateService();
+    this.startInstance(acc!);
+  }
+
+  private activateService(): void {
+    const name = this.serviceName;
+    const svc = this.host.unit(name);
+    if (!svc) {
+      this.log.error(`Service ${name} not loaded, refusing.`);
+      return this.enterStopPre("resources");
+    }
+    const st = svc.activeState();
+    if (this.host.hasJob(name) || st === "active" || st === "activating" || st === "reloading") {
+      return this.setState("running");
+    }
+    if (this.cfg.deferTrigger !== "no" && this.host.startWouldConflict(name)) {
+      if (this.state !== "deferred") {
+        this.log.info(`Deferring activation of ${name}: starting it now would stop an active unit`);
+        this.setState("deferred");
+        this.deferTimer.arm(this.cfg.deferTriggerMaxUsec, () => {
+          this.log.warning("DeferTriggerMaxSec= elapsed. Stopping.");
+          this.enterStopPre("timeout");
+        });
+      }
+      return;
+    }
+    if (!this.host.requestStart(name, `socket ${this.name}`)) {
+      this.log.error(`Failed to queue service startup job for ${name}`);
+      return this.enterStopPre("resources");
+    }
+    this.setState("running");
+  }
+
+  /** A unit stopped somewhere: a deferred activation may proceed now (socket_stop_notify()). */
+  unitStopped(): void {
+    if (this.state !== "deferred") return;
+    if (!this.host.startWouldConflict(this.serviceName)) {
+      this.activateService();
+    } else if (this.cfg.deferTrigger === "yes" && !this.host.hasJob("*")) {
+      this.log.warning("Deferred activation cannot proceed: the conflicting unit is still active. Stopping.");
+      this.enterStopPre("resources");
+    }
+  }
+
+  private startInstance(acc: n.Accepted): void {
+    let cred: n.Ucred | undefined;
+    let local: ReturnType<typeof n.getsockname> = null;
+    let cookie: bigint | null = null;
+    try {
+      local = n.getsockname(acc.fd);
+      cookie = n.socketCookie(acc.fd);
+      if (local?.family === "unix") cred = n.peercred(acc.fd);
+    } catch (e) {
+      this.log.debug(`Got error on incoming socket, assuming aborted connection attempt, ignoring: ${(e as Error).message}`);
+      n.close(acc.fd);
+      return;
+    }
+    const info: PeerInfo = { local, peer: acc.peer, cookie, ...(cred ? { cred: { pid: cred.pid, uid: cred.uid } } : {}) };
+    const admission = this.connections.admit(sourceKey(acc.peer, cred?.uid));
+    if (!admission.ok) {
+      if (admission.reason === "max-connections") this.log.warning(`Too many incoming connections (${admission.count}), dropping connection.`);
+      else this.log.warning(`Too many incoming connections (${admission.count}) from source ${admission.source}, dropping connection.`);
+      n.close(acc.fd);
+      return;
+    }
+    const instance = instanceFromSocket(this.connections.nAccepted, info);
+    this.connections.nAccepted++;
+    let open = true;
+    const conn: AcceptedConnection = {
+      fd: acc.fd,
+      env: connectionEnvironment(info),
+      description: describePeer(info),
+      fdName: this.cfg.fileDescriptorName ?? "connection",
+      release: () => {
+        if (!open) return;
+        open = false;
+        n.close(acc.fd);
+        admission.release();
+      },
+    };
+    if (!this.host.startAcceptedInstance(this, instance, conn)) {
+      conn.release();
+      this.log.error(`Failed to start instance for connection ${instance}`);
+      this.enterStopPre("resources");
+    }
+  }
+
+  /** fds for the service this socket activates: each port's fd, then its auxiliary fds. */
+  collectFds(): { fd: number; name: string }[] {
+    const name = this.cfg.fileDescriptorName ?? this.name;
+    const out: { fd: number; name: string }[] = [];
+    for (const p of this.ports) {
+      out.push({ fd: p.fd, name });
+      for (const a of p.aux) out.push({ fd: a, name });
+    }
+    return out;
+  }
+
+  /** socket_trigger_notify(): the activated service changed state. */
+  serviceStateChanged(serviceSub: string, serviceActive: ActiveState, startLimitHit: boolean): void {
+    if (this.cfg.accept) return;
+    if (this.state !== "running" && this.state !== "listening" && this.state !== "deferred") return;
+    if (startLimitHit) return this.enterStopPre("service-start-limit-hit");
+    if (this.host.hasJob(this.serviceName)) return;
+    if (SERVICE_GONE_STATES.has(serviceSub) || serviceActive === "inactive" || serviceActive === "failed") {
+      if (this.state !== "listening") this.enterListening();
+    } else if (serviceActive === "active" || serviceActive === "reloading") {
+      if (this.state !== "running") this.setState("running");
+    }
+  }
+
+  private flushPorts(): void {
+    const buf = new Uint8Array(4096);
+    for (const p of this.ports) {
+      try {
+        if (p.mqName) {
+          while (n.mqReceive(p.fd, new Uint8Array(Math.max(n.mqGetattr(p.fd).msgSize, 1))) !== null);
+          continue;
+        }
+        // flush_accept(): a listening socket gets its pending connections accepted and closed.
+        if (portAccepts(p.port) && p.family !== undefined && n.getsockoptInt(p.fd, C.SOL_SOCKET, C.SO_ACCEPTCONN) === 1) {
+          for (let a = n.accept(p.fd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC); a; a = n.accept(p.fd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC)) n.close(a.fd);
+          continue;
+        }
+        while (n.pollOne(p.fd, C.EPOLLIN, 0) & C.EPOLLIN) {
+          if (n.read(p.fd, buf) === null) break;
+        }
+      } catch (e) {
+        this.log.debug(`Flushing ${p.port.text}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  // ---- stop ---------------------------------------------------------------------------------
+
+  stop(): void {
+    const s = this.state;
+    if (s === "dead" || s === "failed") return;
+    if (SOCKET_STATE_INFO[s].active === "deactivating") return;
+    if (isStartingState(s)) return this.enterSignal("stop-pre-sigterm", "success");
+    if (s === "cleaning") return this.enterSignal("final-sigkill", "success");
+    this.enterStopPre("success");
+  }
+
+  private setResult(r: SocketResult): void {
+    if (this.result === "success") this.result = r;
+  }
+
+  private enterStopPre(r: SocketResult): void {
+    this.setResult(r);
+    this.dropControl();
+    if (this.cfg.execStopPre.length === 0) return this.enterStopPost("success");
+    this.setState("stop-pre");
+    this.runChain("ExecStopPre", this.cfg.execStopPre, true, (o) => this.enterStopPost(o.ok ? "success" : (o.result as SocketResult)), () =>
+      this.enterSignal("stop-pre-sigterm", "timeout"),
+    );
+  }
+
+  private enterStopPost(r: SocketResult): void {
+    this.setResult(r);
+    if (this.cfg.execStopPost.length === 0) return this.enterSignal("final-sigterm", "success");
+    // Spawned before the state change closes the fds, so PassFileDescriptorsToExec= works.
+    this.runChain("ExecStopPost", this.cfg.execStopPost, true, (o) => this.enterSignal("final-sigterm", o.ok ? "success" : (o.result as SocketResult)), () =>
+      this.enterSignal("final-sigterm", "timeout"),
+    );
+    this.setState("stop-post");
+  }
+
+  private enterSignal(state: "stop-pre-sigterm" | "stop-pre-sigkill" | "final-sigterm" | "final-sigkill", r: SocketResult): void {
+    this.setResult(r);
+    const sigkill = state.endsWith("sigkill");
+    const proceed = () => (state.startsWith("stop-pre") ? this.enterStopPost("success") : this.enterDead("success"));
+    const ctl = this.control;
+    const pid = ctl?.chain.pid ?? null;
+    if (!ctl || pid === null || (sigkill && !this.cfg.kill.sendSIGKILL)) {
+      this.dropControl();
+      return proceed();
+    }
+    ctl.chain.abort();
+    ctl.next = proceed;
+    try {
+      this.host.killer.kill(pid, sigkill ? this.cfg.kill.finalKillSignal : this.cfg.kill.killSignal, this.cfg.kill.killMode !== "process");
+    } catch {
+      /* already gone */
+    }
+    this.setState(state);
+    this.timer.arm(this.cfg.timeoutUsec, () => {
+      if (this.control !== ctl) return;
+      this.log.warning(`Processing ${state} timed out.`);
+      if (state === "stop-pre-sigterm") this.enterSignal("stop-pre-sigkill", "timeout");
+      else if (state === "final-sigterm") this.enterSignal("final-sigkill", "timeout");
+      else {
+        this.dropControl();
+        if (state === "stop-pre-sigkill") this.enterStopPost("timeout");
+        else this.enterDead("timeout");
+      }
+    });
+  }
+
+  private enterDead(r: SocketResult): void {
+    this.setResult(r);
+    this.dropControl();
+    this.timer.cancel();
+    this.setState(this.result === "success" ? "dead" : "failed");
+  }
+
+  // ---- control processes --------------------------------------------------------------------
+
+  private runChain(label: string, cmds: readonly ExecCommand[], passFds: boolean, next: (o: ChainOutcome) => void, onTimeout: () => void): void {
+    this.dropControl();
+    const fds = passFds && this.cfg.passFileDescriptorsToExec ? this.collectFds() : [];
+    const chain = new CommandChain(
+      this.host,
+      this.log,
+      label,
+      cmds,
+      (cmd) =>
+        buildSpawnSpec(
+          {
+            command: cmd,
+            exec: this.cfg.exec,
+            fds: fds.map((f) => f.fd),
+            fdNames: fds.map((f) => f.name),
+            own: {},
+            nonBlocking: false,
+            daemonEnv: this.host.daemonEnv,
+            managerEnv: this.host.managerEnv,
+          },
+          this.host.lookups,
+        ),
+      (stream, line, pid) => this.host.logger.emit({ level: stream === "stderr" ? "warning" : "info", source: stream, unit: this.name, message: line, pid }),
+      (o) => {
+        const ctl = this.control;
+        if (!ctl || ctl.chain !== chain) return;
+        this.control = null;
+        this.timer.cancel();
+        ctl.next(o);
+      },
+    );
+    const ctl = { chain, next };
+    this.control = ctl;
+    this.timer.arm(this.cfg.timeoutUsec, () => {
+      if (this.control !== ctl) return;
+      this.log.warning(`${label} timed out. Terminating.`);
+      onTimeout();
+    });
+    chain.start();
+  }
+
+  /** Forgets the control process, killing whatever is left of it. */
+  private dropControl(): void {
+    this.timer.cancel();
+    const ctl = this.control;
+    if (!ctl) return;
+    this.control = null;
+    const pid = ctl.chain.pid;
+    ctl.chain.cancel();
+    if (pid !== null) {
+      try {
+        this.host.killer.kill(pid, C.SIGNALS.SIGKILL!, true);
+      } catch {
+        /* gone */
+      }
+    }
+  }
+
+  private closeFds(): void {
+    if (this.ports.length === 0) return;
+    const remove = this.cfg.removeOnStop;
+    for (const p of this.ports) {
+      const pl = this.pollLimits.get(p.fd);
+      pl?.timer.cancel();
+      this.pollLimits.delete(p.fd);
+      this.host.watcher.forget(p.fd);
+      try {
+        closePort(p, remove);
+      } catch (e) {
+        this.log.warning(`Closing ${p.port.text}: ${(e as Error).message}`);
+      }
+    }
+    if (remove) removeSymlinks(this.cfg);
+    this.ports = [];
+  }
+
+  override dispose(): void {
+    this.dropControl();
+    this.timer.cancel();
+    this.closeFds();
+  }
+}
