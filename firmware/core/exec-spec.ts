@@ -97,13 +97,17 @@ export interface ExecRequest {
   cgroup?: string;
 }
 
-function outputTarget(spec: StdoutSpec | undefined, fallback: StdioTarget, connection?: number): StdioTarget {
+function outputTarget(spec: StdoutSpec | undefined, fallback: StdioTarget, connection: number | undefined, ttyPath: string): StdioTarget {
   if (!spec) return fallback;
   switch (spec.kind) {
     case "inherit": return fallback;
     case "null": return { kind: "null" };
     case "socket": return connection !== undefined ? { kind: "fd", fd: connection } : { kind: "log" };
-    case "tty": return { kind: "inherit" };
+    case "tty": return { kind: "path", path: ttyPath, flags: "a" };
+    case "kmsg": return { kind: "path", path: "/dev/kmsg", flags: "a" };
+    case "file": return { kind: "path", path: spec.path, flags: "w" };
+    case "append": return { kind: "path", path: spec.path, flags: "a" };
+    case "truncate": return { kind: "path", path: spec.path, flags: "truncate" };
     default: return { kind: "log" };
   }
 }
@@ -135,12 +139,18 @@ export function buildSpawnSpec(req: ExecRequest, lk: SystemLookups): SpawnSpec {
   const argv = cmd.noEnvExpand ? cmd.argv : expandEnvironment(cmd.argv, env);
   // stdin: socket (inetd), data, or /dev/null; stdout: the log unless configured;
   // "inherit" means "like stdin" for stdout (socket/tty) and "like stdout" for stderr.
+  const tty = exec.ttyPath ?? "/dev/console";
   let stdin: StdioTarget = { kind: "null" };
+  const si = exec.standardInput;
   if (inetd) stdin = { kind: "fd", fd: req.connectionFd! };
-  else if (exec.standardInput?.kind === "data" && exec.stdinData) stdin = { kind: "data", data: exec.stdinData };
-  const stdoutDefault: StdioTarget = inetd && !exec.standardOutput ? stdin : { kind: "log" };
-  const stdout = exec.standardOutput?.kind === "inherit" ? (inetd ? stdin : { kind: "log" as const }) : outputTarget(exec.standardOutput, stdoutDefault, req.connectionFd);
-  const stderr = outputTarget(exec.standardError, stdout, req.connectionFd);
+  else if (si?.kind === "data" && exec.stdinData) stdin = { kind: "data", data: exec.stdinData };
+  else if (si?.kind === "file") stdin = { kind: "path", path: si.path, flags: "r" };
+  else if (si?.kind === "tty" || si?.kind === "tty-force" || si?.kind === "tty-fail") stdin = { kind: "path", path: tty, flags: "r" };
+  // stdout "inherit" (the default with a socket or tty on stdin) means the same as stdin.
+  const stdinIsStream = inetd || stdin.kind === "path" && stdin.path === tty;
+  const likeStdin: StdioTarget = inetd ? stdin : stdinIsStream ? { kind: "path", path: tty, flags: "a" } : { kind: "log" };
+  const stdout = !exec.standardOutput ? (stdinIsStream ? likeStdin : { kind: "log" as const }) : outputTarget(exec.standardOutput, likeStdin, req.connectionFd, tty);
+  const stderr = outputTarget(exec.standardError, stdout, req.connectionFd, tty);
   let workingDirectory: SpawnSpec["workingDirectory"];
   if (exec.workingDirectory) {
     const path = exec.workingDirectory.home ? (creds?.home ?? env.HOME ?? "/") : exec.workingDirectory.path;

@@ -172,7 +172,12 @@ export class JobEngine {
       if (refusal) return this.finish(j, "failed", refusal);
     }
     j.running = true;
-    this.units.run(j.unit, j.type);
+    try {
+      this.units.run(j.unit, j.type);
+    } catch (e) {
+      // One unit's failure must not disturb the others' jobs.
+      return this.finish(j, "failed", `internal error: ${(e as Error).message}`);
+    }
     this.check(j.unit);
   }
 

@@ -67,7 +67,8 @@ export function installedDependencies(names: readonly string[], load: (n: string
       unitName = instantiate(name, probe.install.defaultInstance);
       u = load(unitName);
     }
-    if (u.loadState !== "loaded") continue;
+    // A broken unit is still pulled in, so that its errors are reported and its job fails.
+    if (u.loadState === "not-found" || u.loadState === "masked") continue;
     for (const t of u.install.wantedBy) add(wants, t, unitName);
     for (const t of u.install.requiredBy) add(requires, t, unitName);
     for (const t of u.install.upheldBy) add(wants, t, unitName);
@@ -126,9 +127,11 @@ export function dependenciesOf(u: LoadedUnit, ctx: GraphContext): Deps {
       d.before.push("shutdown.target");
     }
   }
-  if (u.id.type === "target" && s.defaultDependencies && !builtin) {
-    d.conflicts.push("shutdown.target");
-    d.before.push("shutdown.target");
+  if (u.id.type === "target" && s.defaultDependencies) {
+    if (!builtin) {
+      d.conflicts.push("shutdown.target");
+      d.before.push("shutdown.target");
+    }
     // A target is ordered after the units it pulls in.
     for (const w of [...d.wants, ...d.requires]) if (!d.before.includes(w)) d.after.push(w);
   }

@@ -27,7 +27,9 @@ export type StdioTarget =
   /** Fed from a buffer (StandardInput=data). */
   | { kind: "data"; data: Uint8Array }
   /** The daemon's own stdio (tests and foreground runs). */
-  | { kind: "inherit" };
+  | { kind: "inherit" }
+  /** A file: StandardInput=file:, StandardOutput=file:/append:/truncate:, tty, kmsg. */
+  | { kind: "path"; path: string; flags: "r" | "w" | "a" | "truncate" };
 
 export interface SpawnSpec {
   /** Absolute path, or a bare name searched in PATH. */
@@ -141,19 +143,28 @@ export class HelperSpawner implements ProcessSpawner {
     const resolved = resolveExecutable(spec.path, spec.env.PATH ?? DEFAULT_PATH);
     // An unknown program still goes through the helper, which fails with 203/EXEC as systemd.
     const argv = helperArgs(this.helper, spec, resolved ?? spec.path);
+    const opened: number[] = [];
+    const openPath = (path: string, flags: string | number): number => {
+      const fd = openSync(path, flags, 0o644);
+      opened.push(fd);
+      return fd;
+    };
     const toBun = (t: StdioTarget, input: boolean): BunStdio => {
       switch (t.kind) {
         case "fd": return t.fd;
-        case "null": return "ignore";
+        // Bun maps "ignore" to /dev/null for output but closes input; give it a real /dev/null.
+        case "null": return input ? openPath("/dev/null", "r") : "ignore";
         case "log": return "pipe";
         case "data": return input ? "pipe" : "ignore";
         case "inherit": return "inherit";
+        case "path":
+          // file: writes from the start without truncating; append: and truncate: as named.
+          return openPath(t.path, { r: "r", a: "a", truncate: "w", w: fsc.O_WRONLY | fsc.O_CREAT }[t.flags]);
       }
     };
-    let nullFd = -1;
-    const stdio: BunStdio[] = [toBun(spec.stdin, true), toBun(spec.stdout, false), toBun(spec.stderr, false)];
-    // Bun maps "ignore" to /dev/null for output but closes input; give stdin a real /dev/null.
-    if (spec.stdin.kind === "null") stdio[0] = nullFd = openSync("/dev/null", "r");
+    const sameAsStdout = spec.stderr.kind === "path" && spec.stdout.kind === "path" && spec.stderr.path === spec.stdout.path;
+    const stdio: BunStdio[] = [toBun(spec.stdin, true), toBun(spec.stdout, false), "ignore"];
+    stdio[2] = sameAsStdout ? stdio[1]! : toBun(spec.stderr, false);
     const status = spec.execStatus ? n.pipe() : null;
     let proc: Subprocess;
     try {
@@ -162,7 +173,7 @@ export class HelperSpawner implements ProcessSpawner {
         stdio: [...stdio, ...spec.fds, ...(status ? [status[1]] : [])] as never,
       });
     } finally {
-      if (nullFd >= 0) closeSync(nullFd);
+      for (const fd of opened) closeSync(fd);
       if (status) n.close(status[1]);
     }
     const execResult = status ? readExecStatus(status[0]) : undefined;

@@ -40,10 +40,12 @@ export class PortOpenError extends Error {
   }
 }
 
+/**
+ * Creates a node with exactly `mode`: systemd's PID 1 runs with umask 0, so SocketMode= is what
+ * the node gets, whatever umask the daemon inherited.
+ */
 function withUmask<T>(mode: number, fn: () => T): T {
   const old = process.umask(~mode & 0o777);
-  // Keep the daemon's own umask bits too, as systemd does.
-  process.umask((~mode & 0o777) | old);
   try {
     return fn();
   } finally {

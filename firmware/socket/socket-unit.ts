@@ -187,7 +187,12 @@ export class SocketUnit extends UnitRuntime {
   private enterListening(): void {
     if (!this.cfg.accept && this.cfg.flushPending) this.flushPorts();
     this.setState("listening");
-    this.watchFds();
+    try {
+      this.watchFds();
+    } catch (e) {
+      this.log.error(`Failed to watch listening fds: ${(e as Error).message}`);
+      this.enterStopPre("resources");
+    }
   }
 
   // ---- watching -----------------------------------------------------------------------------
@@ -235,9 +240,10 @@ export class SocketUnit extends UnitRuntime {
       return this.enterStopPre("resources");
     }
     if (this.cfg.accept && portAccepts(p.port)) {
-      let acc: n.Accepted | null;
+      let acc: n.Accepted | null = null;
       try {
-        acc = n.accept(p.fd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC);
+        // Poll first: the fd may have been made blocking by a process it was passed to.
+        if (n.pollOne(p.fd, C.EPOLLIN, 0) & C.EPOLLIN) acc = n.accept(p.fd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC);
       } catch (e) {
         this.log.warning(`accept() failed, ignoring: ${(e as Error).message}`);
         return this.rearm(p);
@@ -302,7 +308,8 @@ export class SocketUnit extends UnitRuntime {
       this.log.error(`Failed to queue service startup job for ${name}`);
       return this.enterStopPre("resources");
     }
-    this.setState("running");
+    // The job may already have run (and even failed us, e.g. service-start-limit-hit).
+    if (this.state === "listening" || this.state === "deferred") this.setState("running");
   }
 
   /** A unit stopped somewhere: a deferred activation may proceed now (socket_stop_notify()). */
@@ -383,22 +390,30 @@ export class SocketUnit extends UnitRuntime {
     }
   }
 
+  /**
+   * FlushPending=: discard what is queued. A service given these fds with NonBlocking=no made
+   * them blocking (O_NONBLOCK belongs to the shared open file description), so every accept
+   * or read is preceded by a zero-timeout poll, as in systemd's flush_accept()/flush_fd().
+   */
   private flushPorts(): void {
-    const buf = new Uint8Array(4096);
+    const readable = (fd: number) => (n.pollOne(fd, C.EPOLLIN, 0) & C.EPOLLIN) !== 0;
     for (const p of this.ports) {
       try {
         if (p.mqName) {
-          while (n.mqReceive(p.fd, new Uint8Array(Math.max(n.mqGetattr(p.fd).msgSize, 1))) !== null);
+          const buf = new Uint8Array(Math.max(n.mqGetattr(p.fd).msgSize, 1));
+          while (readable(p.fd) && n.mqReceive(p.fd, buf) !== null);
           continue;
         }
-        // flush_accept(): a listening socket gets its pending connections accepted and closed.
-        if (portAccepts(p.port) && p.family !== undefined && n.getsockoptInt(p.fd, C.SOL_SOCKET, C.SO_ACCEPTCONN) === 1) {
-          for (let a = n.accept(p.fd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC); a; a = n.accept(p.fd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC)) n.close(a.fd);
+        if (portAccepts(p.port) && n.getsockoptInt(p.fd, C.SOL_SOCKET, C.SO_ACCEPTCONN) === 1) {
+          while (readable(p.fd)) {
+            const a = n.accept(p.fd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC);
+            if (!a) break;
+            n.close(a.fd);
+          }
           continue;
         }
-        while (n.pollOne(p.fd, C.EPOLLIN, 0) & C.EPOLLIN) {
-          if (n.read(p.fd, buf) === null) break;
-        }
+        const buf = new Uint8Array(4096);
+        while (readable(p.fd) && n.read(p.fd, buf) !== null);
       } catch (e) {
         this.log.debug(`Flushing ${p.port.text}: ${(e as Error).message}`);
       }

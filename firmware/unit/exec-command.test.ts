@@ -36,8 +36,10 @@ describe("Exec*= command lines", () => {
     expect(parseExecLine("/bin/echo %i", (w) => w.replace("%i", "x y"))[0]!.argv).toEqual(["/bin/echo", "x y"]);
   });
 
-  test("environment: $FOO splits, ${FOO} is exact, $$ is a dollar", () => {
-    const env = { FOO: "a  b", EMPTY: "" };
-    expect(expandEnvironment(["cmd", "$FOO", "x${FOO}y", "$$HOME", "$EMPTY", "$UNSET", "${UNSET}"], env)).toEqual(["cmd", "a", "b", "xa  by", "$HOME", ""]);
+  test("environment: a whole-word $FOO splits, ${FOO} is exact, $$ is a dollar, $FOO inside a word stays", () => {
+    const env = { FOO: "a  b", EMPTY: "", Q: "'one two' three" };
+    expect(expandEnvironment(["cmd", "$FOO", "x${FOO}y", "$$HOME", "$EMPTY", "$UNSET", "${UNSET}", "in$FOO", "${FOO:-d}", "$Q", "$1"], env)).toEqual([
+      "cmd", "a", "b", "xa  by", "$HOME", "", "in$FOO", "${FOO:-d}", "one two", "three",
+    ]);
   });
 });

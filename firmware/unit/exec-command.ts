@@ -4,7 +4,7 @@
  * ("\;" is a literal semicolon argument); specifiers expanded per word at load time and
  * environment variables ($FOO split, ${FOO} exact) at run time. Pure.
  */
-import { extractFirstWord, WordError } from "./words.ts";
+import { extractFirstWord, splitWords, WordError } from "./words.ts";
 import { ValueError } from "./values.ts";
 
 export interface ExecCommand {
@@ -101,23 +101,21 @@ export function parseExecLine(value: string, expandWord: (w: string) => string):
   return out;
 }
 
-/** Substitutes $FOO (whole word, split at whitespace), ${FOO} (exact) and $$ in argv. */
+/**
+ * systemd's replace_env_argv(): a word that is exactly "$FOO" is replaced by FOO's value split
+ * at whitespace (zero or more words); inside a word only "${FOO}" is replaced (exactly) and "$$"
+ * becomes "$". A bare "$FOO" inside a word, and "${FOO:-x}", stay as they are.
+ */
 export function expandEnvironment(argv: readonly string[], env: Readonly<Record<string, string>>): string[] {
   const out: string[] = [];
   for (const word of argv) {
-    const whole = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(word);
-    if (whole) {
-      const v = env[whole[1]!];
-      if (v !== undefined) out.push(...v.split(/[ \t\n\r]+/).filter(Boolean));
+    if (word[0] === "$" && word[1] !== "{" && word[1] !== "$") {
+      const name = word.slice(1);
+      const v = /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? env[name] : undefined;
+      if (v !== undefined) out.push(...splitWords(v, { unquote: true, relax: true }));
       continue;
     }
-    out.push(
-      word.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, braced: string | undefined, bare: string | undefined) => {
-        if (m === "$$") return "$";
-        const name = braced ?? bare!;
-        return env[name] ?? "";
-      }),
-    );
+    out.push(word.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name: string | undefined) => (m === "$$" ? "$" : (env[name!] ?? ""))));
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { request, TestDaemon, testBinary, waitFor } from "../support/harness.ts";
+import { freePort, request, TestDaemon, testBinary, waitFor } from "../support/harness.ts";
 
 let report: string;
 beforeAll(async () => {
@@ -24,5 +24,101 @@ describe("Accept=no: the service starts on first traffic and gets the listening 
     await d.waitState("rep.socket", "listening");
     // The service exited: the next connection activates it again.
     expect(await request({ unix: d.path("rep.sock") })).toContain("listen_fds=1 pid_ok=1");
+  });
+});
+
+describe("Accept=no: fds in configuration order, with names, from every socket of the service", () => {
+  let d: TestDaemon;
+  afterAll(() => d?.stop());
+
+  test("every listen kind, several sockets, FileDescriptorName=, NonBlocking=", async () => {
+    const tcp = await freePort();
+    d = await TestDaemon.start({
+      "multi.socket": `[Socket]
+ListenStream=@DIR@/s.sock
+ListenDatagram=@DIR@/d.sock
+ListenSequentialPacket=@DIR@/q.sock
+ListenFIFO=@DIR@/f.fifo
+ListenMessageQueue=/bunit-multi-${process.pid}
+ListenNetlink=route 0
+ListenStream=127.0.0.1:${tcp}
+FileDescriptorName=many
+RemoveOnStop=yes
+FlushPending=yes
+[Install]
+WantedBy=sockets.target
+`,
+      "extra.socket": "[Socket]\nListenStream=@@DIR@/abstract\nService=multi.service\nFileDescriptorName=extra\n[Install]\nWantedBy=sockets.target\n",
+      "multi.service": `[Service]\nExecStart=${report} --file @DIR@/report\nNonBlocking=yes\nSockets=extra.socket multi.socket\n`,
+    });
+    expect(d.sub("multi.socket")).toBe("listening");
+    expect(d.sub("extra.socket")).toBe("listening");
+    await request({ unix: d.path("s.sock") });
+    await waitFor(() => Bun.file(d.path("report")).size > 0, 3000, "report");
+    expect(readFileSync(d.path("report"), "utf8")).toBe(
+      [
+        "listen_fds=8 pid_ok=1",
+        "fd=3 name=extra kind=unix-stream listening=1 nonblock=1",
+        "fd=4 name=many kind=unix-stream listening=1 nonblock=1",
+        "fd=5 name=many kind=unix-dgram listening=0 nonblock=1",
+        "fd=6 name=many kind=unix-seqpacket listening=1 nonblock=1",
+        "fd=7 name=many kind=fifo listening=0 nonblock=1",
+        "fd=8 name=many kind=mqueue listening=0 nonblock=1",
+        "fd=9 name=many kind=netlink listening=0 nonblock=1",
+        "fd=10 name=many kind=inet-stream listening=1 nonblock=1",
+        "",
+      ].join("\n"),
+    );
+  });
+});
+
+describe("Accept=no: returning to listening, FlushPending=, trigger and poll limits", () => {
+  let d: TestDaemon;
+  afterAll(() => d?.stop());
+  beforeAll(async () => {
+    d = await TestDaemon.start({
+      // A service that never accepts: without FlushPending= the pending connection re-triggers it.
+      "lazy.socket": "[Socket]\nListenStream=@DIR@/lazy.sock\nTriggerLimitIntervalSec=10s\nTriggerLimitBurst=3\n[Install]\nWantedBy=sockets.target\n",
+      "lazy.service": "[Service]\nExecStart=/bin/true\nStartLimitBurst=100\n",
+      "flush.socket": "[Socket]\nListenStream=@DIR@/flush.sock\nFlushPending=yes\n[Install]\nWantedBy=sockets.target\n",
+      "flush.service": "[Service]\nExecStart=/bin/true\n",
+      "dgram.socket": "[Socket]\nListenDatagram=@DIR@/dgram.sock\n[Install]\nWantedBy=sockets.target\n",
+      "dgram.service": `[Service]\nExecStart=${report} --serve\n`,
+      "poll.socket": "[Socket]\nListenStream=@DIR@/poll.sock\nAccept=yes\nPollLimitIntervalSec=30s\nPollLimitBurst=3\n[Install]\nWantedBy=sockets.target\n",
+      "poll@.service": "[Service]\nExecStart=/bin/true\n",
+    });
+  });
+
+  test("TriggerLimitBurst= fails the socket with trigger-limit-hit", async () => {
+    const c = await Bun.connect({ unix: d.path("lazy.sock"), socket: { data() {} } });
+    await d.waitState("lazy.socket", "failed");
+    expect(d.socket("lazy.socket").result).toBe("trigger-limit-hit");
+    expect(d.messages("lazy.socket")).toContain("Trigger limit hit, refusing further activation.");
+    c.end();
+  });
+
+  test("FlushPending=yes discards what the service left behind", async () => {
+    const closed = request({ unix: d.path("flush.sock") }, "", 3000);
+    expect(await closed).toBe("");
+    await d.waitState("flush.socket", "listening");
+    await Bun.sleep(200);
+    const starts = d.messages("flush.service").filter((m) => /^Main process \d+:/.test(m)).length;
+    expect(starts).toBe(1);
+    expect(d.sub("flush.socket")).toBe("listening");
+  });
+
+  test("a datagram activates the service, which answers it", async () => {
+    const { $ } = await import("zx");
+    const out = (await $`socat -t 3 - UNIX-SENDTO:${d.path("dgram.sock")},bind=${d.path("client.sock")} <<< ping`).stdout;
+    expect(out).toContain("fd=3 name=dgram.socket kind=unix-dgram listening=0 nonblock=0");
+  });
+
+  test("PollLimitBurst= pauses accepting without failing the socket", async () => {
+    const clients = await Promise.all(Array.from({ length: 10 }, () => Bun.connect({ unix: d.path("poll.sock"), socket: { data() {} } })));
+    await Bun.sleep(500);
+    const s = d.socket("poll.socket");
+    expect(s.connections.nAccepted).toBe(3);
+    expect(d.sub("poll.socket")).toBe("listening");
+    for (const c of clients) c.end();
   });
 });

@@ -9,6 +9,7 @@
  * netlink, vsock-stream, fifo, mqueue, special, socket, other.
  *
  * Usage: sd-listen-report [--file PATH] [--serve]
+ *   (default)    print the report on stdout
  *   --file PATH  append the report to PATH
  *   --serve      accept one connection on the first listening socket, write the report to it
  *                (or, on a datagram socket, reply to the first datagram with the report)
@@ -79,6 +80,7 @@ int main(int argc, char **argv) {
             fclose(f);
         }
     }
+    if (!file && !serve) fputs(report, stdout);
     if (serve && first_listen >= 0) {
         int c = accept4(first_listen, NULL, NULL, SOCK_CLOEXEC);
         if (c >= 0) {

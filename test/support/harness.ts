@@ -13,6 +13,8 @@ import { hostFacts } from "../../firmware/unit/host-facts.ts";
 import type { UnitRuntime } from "../../firmware/core/unit-runtime.ts";
 import type { SocketUnit } from "../../firmware/socket/socket-unit.ts";
 import { buildDir, repoRoot } from "../../scripts/lib/paths.ts";
+import * as n from "../../firmware/native.ts";
+import * as C from "../../firmware/sys/constants.ts";
 
 $.verbose = false;
 
@@ -147,4 +149,13 @@ export async function request(target: { unix: string } | { port: number; host?: 
       reject(e);
     });
   });
+}
+
+/** Opens a pseudo-terminal; returns the master fd and the slave's path (a quiet char device). */
+export function openPty(): { master: number; path: string } {
+  const master = n.open("/dev/ptmx", C.O_RDWR | C.O_NOCTTY | C.O_NONBLOCK);
+  n.ioctl(master, 0x40045431 /* TIOCSPTLCK */, new Uint8Array(4));
+  const num = new Uint8Array(4);
+  n.ioctl(master, 0x80045430 /* TIOCGPTN */, num);
+  return { master, path: `/dev/pts/${new DataView(num.buffer).getUint32(0, true)}` };
 }

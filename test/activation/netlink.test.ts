@@ -1,0 +1,39 @@
+/**
+ * ListenNetlink=route: the daemon runs in a network namespace the test creates; bringing an
+ * interface up there sends RTM_NEWLINK to RTMGRP_LINK (group mask 1) and activates the service.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { $ } from "zx";
+import { repoRoot } from "../../scripts/lib/paths.ts";
+import { testBinary, waitFor } from "../support/harness.ts";
+
+$.verbose = false;
+const ns = `bunit-nl-${process.pid}`;
+const dir = mkdtempSync(join(tmpdir(), "bunit-nl-"));
+afterAll(async () => {
+  await $`ip netns del ${ns}`.nothrow();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("ListenNetlink=", () => {
+  test("a route netlink event in the namespace activates the service with the netlink fd", async () => {
+    const report = await testBinary("sd-listen-report", ["libsystemd"]);
+    writeFileSync(join(dir, "rtnl.socket"), "[Socket]\nListenNetlink=route 1\n[Install]\nWantedBy=sockets.target\n");
+    writeFileSync(join(dir, "rtnl.service"), `[Service]\nExecStart=${report} --file ${dir}/report\n`);
+    await $`ip netns add ${ns}`;
+    const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(repoRoot, "firmware/cli.ts"), "daemon", "--units", dir, "--log-level", "debug"], { stderr: "pipe", stdout: "ignore" });
+    try {
+      await waitFor(() => false, 1500, "settle").catch(() => {});
+      expect(existsSync(join(dir, "report"))).toBe(false);
+      await $`ip -n ${ns} link set lo up`;
+      await waitFor(() => existsSync(join(dir, "report")), 5000, "activation");
+      expect(readFileSync(join(dir, "report"), "utf8")).toContain("fd=3 name=rtnl.socket kind=netlink listening=0");
+    } finally {
+      p.kill("SIGTERM");
+      await p.exited;
+    }
+  }, 20000);
+});
