@@ -260,8 +260,15 @@ export class ServiceUnit extends UnitRuntime {
   }
 
   private enterRunning(): void {
-    if (this.main) return this.setState("running");
-    if (this.cfg.remainAfterExit) return this.setState("exited");
+    const what = this.config.unit.description ?? this.name;
+    if (this.main) {
+      this.log.info(`Started ${what}.`);
+      return this.setState("running");
+    }
+    if (this.cfg.remainAfterExit) {
+      this.log.info(`Finished ${what}.`);
+      return this.setState("exited");
+    }
     this.enterStop("success");
   }
 
@@ -428,6 +435,8 @@ export class ServiceUnit extends UnitRuntime {
       });
       return;
     }
+    if (this.result === "success") this.log.info("Deactivated successfully.");
+    else this.log.warning(`Failed with result '${this.result}'.`);
     this.setState(this.result === "success" ? "dead" : "failed");
     if (this.connection) {
       this.connection.release();
