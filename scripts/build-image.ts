@@ -113,22 +113,25 @@ export async function buildImage(boardName: string, opts: { dryRun?: boolean; fo
   log(`${opts.dryRun ? "plan for" : "building"} ${board.name} (${board.description}), ${board.arch}`);
 
   // Debian packages, resolved and downloaded once (cached in .cache/apt).
-  const apt = new PrivateApt(join(cacheDir, "apt"), [...new Set(["amd64", arch])]);
-  if (opts.dryRun) {
-    log(`  packages: ${board.kernel.package}:${arch} busybox-static:${arch} libc6:${arch}${board.rootfs.packages.map((p) => ` ${p}:${arch}`).join("")}${board.image.sdcard ? ` ${board.image.sdcard.firmwarePackage}` : ""}`);
-  } else if (apt.listsAgeHours() > 24) {
+  // One private apt state for every board: both architectures bunit builds for.
+  const apt = new PrivateApt(join(cacheDir, "apt"), ["amd64", "arm64"]);
+  if (!opts.dryRun && apt.listsAgeHours() > 24) {
     log("  updating Debian package lists (private apt state) ...");
     await apt.update();
   }
-  const kernelPkg = opts.dryRun ? board.kernel.package : await apt.resolveKernel(board.kernel.package, arch);
+  // A dry run resolves versions from the lists it has (no download), so it shows what is cached.
+  const haveLists = apt.listsAgeHours() !== Infinity;
+  const resolve = !opts.dryRun || haveLists;
+  const kernelPkg = resolve ? await apt.resolveKernel(board.kernel.package, arch) : board.kernel.package;
   const userPkgs = ["busybox-static", "libc6", ...board.rootfs.packages].map((p) => `${p}:${arch}`);
-  const debs = opts.dryRun ? [] : await apt.download([`${kernelPkg}:${arch}`, ...userPkgs]);
-  const kernelDeb = debs[0] ?? kernelPkg;
-  if (!opts.dryRun) log(`  Debian packages: ${debs.map((d) => basename(d)).join(" ")}`);
+  const wanted = [`${kernelPkg}:${arch}`, ...userPkgs];
+  const debs = opts.dryRun ? (resolve ? await Promise.all(wanted.map((p) => apt.debPath(p))) : wanted) : await apt.download(wanted);
+  const kernelDeb = debs[0]!;
+  log(`  Debian packages: ${debs.map((d) => basename(d)).join(" ")}${board.image.sdcard ? ` ${board.image.sdcard.firmwarePackage}` : ""}`);
 
   // 1. Kernel, the modules the board loads (and their dependencies), the device tree.
   let kernelVersion = "";
-  const kernelOut = await steps.step("kernel", `${basename(kernelDeb)}, ${board.kernel.modules.length} modules`, { kernelDeb: basename(kernelDeb), modules: board.kernel.modules, dtb: board.kernel.dtb }, async (out) => {
+  const kernelOut = await steps.step("kernel", `${basename(kernelDeb)}, ${board.kernel.modules.length} modules`, { kernelDeb: basename(kernelDeb), modules: board.kernel.modules, dtb: board.kernel.dtb, dtSet: board.kernel.dtSet }, async (out) => {
     const tmp = join(work, "kernel-unpacked");
     rmSync(tmp, { recursive: true, force: true });
     await $`dpkg-deb -x ${kernelDeb} ${tmp}`;
@@ -154,7 +157,12 @@ export async function buildImage(boardName: string, opts: { dryRun?: boolean; fo
       const dtbDir = join(tmp, "usr/lib", `linux-image-${kv}`);
       const src = join(dtbDir, board.kernel.dtb);
       if (!existsSync(src)) throw new Error(`${board.file}: kernel.dtb: ${board.kernel.dtb} is not in ${basename(kernelDeb)}`);
-      copyFileSync(src, join(out, "boot", basename(board.kernel.dtb)));
+      const dtb = join(out, "boot", basename(board.kernel.dtb));
+      copyFileSync(src, dtb);
+      for (const s of board.kernel.dtSet) {
+        await $`fdtput -t s ${dtb} ${s.node} ${s.prop} ${s.value}`;
+        log(`      device tree: ${s.node} ${s.prop} = "${(await $`fdtget -t s ${dtb} ${s.node} ${s.prop}`).stdout.trim()}"`);
+      }
     }
     writeFileSync(join(out, "version"), kv);
     log(`      kernel ${kv}, ${files.length} module files`);
@@ -239,7 +247,7 @@ export async function buildImage(boardName: string, opts: { dryRun?: boolean; fo
   // 7. SD-card boards: an MBR disk with one FAT boot partition (no loop devices needed).
   if (board.image.sdcard) {
     const sd = board.image.sdcard;
-    const fwDeb = (await apt.download([`${sd.firmwarePackage}:${arch}`]))[0]!;
+    const fwDeb = (await apt.download([sd.firmwarePackage]))[0]!; // Architecture: all
     const card = await steps.step("sdcard", `SD-card image (${sd.size / 2 ** 20} MiB, FAT boot partition)`, { fw: basename(fwDeb), sd, before: steps.keys(["initramfs", "kernel"]) }, async (out) => {
       const fw = join(out, "fw");
       await $`dpkg-deb -x ${fwDeb} ${fw}`;

@@ -15,7 +15,7 @@ $.verbose = false;
 export const HOST_PACKAGES = {
   native: ["gcc", "libc6-dev", "make"],
   tests: ["libsystemd-dev", "pkg-config", "busybox-static", "curl", "socat", "iproute2", "util-linux", "systemd"],
-  image: ["qemu-system-x86", "qemu-system-arm", "busybox-static", "kmod", "cpio", "xz-utils", "zstd", "dpkg-dev", "e2fsprogs", "dosfstools", "mtools", "fdisk", "gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"],
+  image: ["qemu-system-x86", "qemu-system-arm", "busybox-static", "kmod", "cpio", "xz-utils", "zstd", "dpkg-dev", "e2fsprogs", "dosfstools", "mtools", "fdisk", "device-tree-compiler", "file", "gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"],
 } as const;
 
 async function missing(pkgs: readonly string[]): Promise<string[]> {

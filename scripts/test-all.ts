@@ -7,7 +7,8 @@
  *
  *   unit   pure logic beside the code (firmware/**\/*.test.ts)
  *   host   real sockets and processes on this machine (test/activation, test/...)
- *   guest  the QEMU board: builds the image, boots it, runs test/guest inside
+ *   guest  image builds for every board (test/images), then the QEMU board: boots it and
+ *          runs test/guest inside it
  */
 import { $ } from "zx";
 import { join } from "node:path";
@@ -58,8 +59,9 @@ try {
   if (tiers.includes("unit")) await step("unit tests", () => bunTest(["firmware", "scripts"]));
   if (tiers.includes("host")) await step("host tests (real sockets and processes)", () => bunTest(["test/activation"]));
   if (tiers.includes("guest")) {
+    await step("image builds (every board; arm64 boot under emulation)", () => bunTest(["test/images"]));
     const { runGuestTier } = await import("../test/guest/run.ts");
-    await step("guest tests (QEMU board)", () => runGuestTier());
+    await step("guest tests (inside the QEMU board)", () => runGuestTier());
   }
   console.log(`\nall tests passed in ${((performance.now() - started) / 60000).toFixed(1)} min`);
 } catch (e) {

@@ -20,7 +20,7 @@ export class PrivateApt {
 
   constructor(
     readonly root: string,
-    arches: readonly string[],
+    private readonly arches: readonly string[],
   ) {
     for (const d of ["lists/partial", "cache/archives/partial", "debs"]) mkdirSync(join(root, d), { recursive: true });
     writeFileSync(join(root, "sources.list"), SOURCES + "\n");
@@ -38,10 +38,11 @@ export class PrivateApt {
     ];
   }
 
-  /** Age of the package lists in hours (Infinity when never fetched). */
+  /** Age of the package lists in hours (Infinity when never fetched, or lacking an architecture). */
   listsAgeHours(): number {
     const lists = readdirSync(join(this.root, "lists")).filter((f) => /_Packages(\.\w+)?$/.test(f));
     if (lists.length === 0) return Infinity;
+    for (const a of this.arches) if (!lists.some((f) => f.includes(`binary-${a}_`))) return Infinity;
     const newest = Math.max(...lists.map((f) => statSync(join(this.root, "lists", f)).mtimeMs));
     return (Date.now() - newest) / 3.6e6;
   }
@@ -77,18 +78,23 @@ export class PrivateApt {
     return dep ?? pkg;
   }
 
+  /** Where the .deb of a package (NAME or NAME:ARCH) is, or will be once downloaded. */
+  async debPath(pkg: string): Promise<string> {
+    const [name, arch] = pkg.split(":");
+    const f = await this.show(pkg);
+    // apt-get download keeps an epoch in the file name, URL-encoded ("1%3a1.35.0").
+    return join(this.root, "debs", `${name}_${f.Version!.replace(":", "%3a")}_${f.Architecture ?? arch}.deb`);
+  }
+
   /** Downloads packages (NAME:ARCH) into the cache; returns the .deb paths. */
   async download(pkgs: readonly string[]): Promise<string[]> {
     const dir = join(this.root, "debs");
     const out: string[] = [];
     const need: string[] = [];
     for (const p of pkgs) {
-      const [name, arch] = p.split(":");
-      const f = await this.show(p);
-      // apt-get download keeps an epoch in the file name, URL-encoded ("1%3a1.35.0").
-      const file = `${name}_${f.Version!.replace(":", "%3a")}_${f.Architecture ?? arch}.deb`;
-      out.push(join(dir, file));
-      if (!existsSync(join(dir, file))) need.push(p);
+      const file = await this.debPath(p);
+      out.push(file);
+      if (!existsSync(file)) need.push(p);
     }
     if (need.length) await $({ cwd: dir })`apt-get ${this.opts} download -qq ${need}`;
     for (const f of out) if (!existsSync(f)) throw new Error(`apt-get download did not produce ${f}`);

@@ -26,7 +26,7 @@ export interface BoardConfig {
   arch: Arch;
   debianArch: "amd64" | "arm64";
   hostname: string;
-  kernel: { package: string; cmdline: string; modules: string[]; dtb?: string };
+  kernel: { package: string; cmdline: string; modules: string[]; dtb?: string; dtSet: { node: string; prop: string; value: string }[] };
   rootfs: { packages: string[]; includeTests: boolean };
   units: { dirs: string[] };
   /** The gadget composed at boot (firmware/usb/gadget-config.ts validates its contents). */
@@ -143,13 +143,20 @@ export function validateBoardConfig(doc: unknown, file: string): BoardConfig {
       package: r.string("kernel.package", { pattern: /^[a-z0-9][a-z0-9.+-]+$/, hint: "a Debian package name" }),
       cmdline: r.string("kernel.cmdline"),
       modules: r.strings("kernel.modules", []),
+      dtSet: [],
       ...(doc.kernel && isObj(doc.kernel) && "dtb" in doc.kernel ? { dtb: r.string("kernel.dtb", { pattern: /^[\w./-]+\.dtb$/, hint: "a .dtb path inside the kernel package" }) } : {}),
     },
     rootfs: { packages: r.strings("rootfs.packages", []), includeTests: r.bool("rootfs.include_tests", false) },
     units: { dirs: r.strings("units.dirs", []) },
     image: { format },
   };
-  r.unknownKeys("kernel", ["package", "cmdline", "modules", "dtb"]);
+  r.unknownKeys("kernel", ["package", "cmdline", "modules", "dtb", "dt_set"]);
+  r.strings("kernel.dt_set", []).forEach((e, i) => {
+    const m = /^(\/[^:]*):([\w,.#+-]+)=(.*)$/.exec(e);
+    if (!m) r.problems.push(`kernel.dt_set[${i}]: "${e}" is not /node/path:property=value`);
+    else cfg.kernel.dtSet.push({ node: m[1]!, prop: m[2]!, value: m[3]! });
+  });
+  if (cfg.kernel.dtSet.length && !cfg.kernel.dtb) r.problems.push("kernel.dt_set: needs kernel.dtb");
   r.unknownKeys("rootfs", ["packages", "include_tests"]);
   r.unknownKeys("units", ["dirs"]);
   r.unknownKeys("image", ["format", "sdcard"]);

@@ -1,0 +1,87 @@
+/**
+ * The image build script for every board: artifacts, caching, dry runs, bad configurations,
+ * and an emulated boot of the arm64 board.
+ */
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { $ } from "zx";
+import { buildImage } from "../../scripts/build-image.ts";
+import { Guest } from "../../scripts/lib/qemu.ts";
+
+$.verbose = false;
+
+async function cpioList(initramfs: string): Promise<string[]> {
+  const out = await $`zstd -dc ${initramfs} | busybox cpio -t 2>/dev/null`;
+  return out.stdout.split("\n").filter(Boolean);
+}
+
+describe("build-image", () => {
+  for (const board of ["qemu-x86_64", "qemu-aarch64", "raspberrypi-zero2w"]) {
+    test(`${board}: builds an image with kernel, modules, Bun, libc, the native module and the firmware`, async () => {
+      const img = await buildImage(board, { log: () => {} });
+      expect(existsSync(img.kernel)).toBe(true);
+      const files = await cpioList(img.initramfs);
+      const arch = img.board.arch;
+      for (const f of ["init", "bin/busybox", "usr/bin/bun", "usr/bin/bunit", "usr/lib/bunit/libbunit.so", "usr/lib/bunit/bunit-exec", "usr/lib/bunit/firmware/cli.ts", "usr/lib/bunit/firmware/tools/guest-agent.ts", "etc/bunit/units/echo.socket", "dev/console", "etc/passwd"]) {
+        expect(files).toContain(f);
+      }
+      expect(files).toContain(arch === "x86_64" ? "lib64/ld-linux-x86-64.so.2" : "lib/ld-linux-aarch64.so.1");
+      expect(files.some((f) => f.endsWith("/usb_f_fs.ko"))).toBe(true);
+      expect(files.some((f) => f.endsWith("/modules.dep"))).toBe(true);
+      expect(files.some((f) => f.startsWith("opt/bunit/test/guest"))).toBe(img.board.rootfs.includeTests);
+      // The Bun and native binaries are built for the board.
+      const tmp = mkdtempSync(join(tmpdir(), "bunit-img-"));
+      await $({ cwd: tmp })`zstd -dc ${img.initramfs} | busybox cpio -i -d usr/bin/bun usr/lib/bunit/bunit-exec 2>/dev/null`;
+      const want = arch === "x86_64" ? "x86-64" : "ARM aarch64";
+      expect((await $`file -b ${join(tmp, "usr/bin/bun")}`).stdout).toContain(want);
+      expect((await $`file -b ${join(tmp, "usr/lib/bunit/bunit-exec")}`).stdout).toContain(want);
+      rmSync(tmp, { recursive: true, force: true });
+    }, 600000);
+  }
+
+  test("raspberrypi-zero2w: an SD card with a FAT boot partition, firmware, kernel, DTB (dwc2 peripheral)", async () => {
+    const img = await buildImage("raspberrypi-zero2w", { log: () => {} });
+    expect(img.sdcard).toBeDefined();
+    const parts = (await $`sfdisk -J ${img.sdcard!}`).stdout;
+    expect(JSON.parse(parts).partitiontable.partitions[0]).toMatchObject({ start: 2048, type: "c", bootable: true });
+    const listing = (await $`mdir -i ${img.sdcard! + "@@1M"} -b ::/`).stdout;
+    for (const f of ["bootcode.bin", "start.elf", "fixup.dat", "vmlinuz", "initrd.img", "config.txt", "cmdline.txt", "bcm2837-rpi-zero-2-w.dtb"]) expect(listing).toContain(`::/${f}`);
+    const tmp = mkdtempSync(join(tmpdir(), "bunit-sd-"));
+    await $`mcopy -i ${img.sdcard! + "@@1M"} ::/bcm2837-rpi-zero-2-w.dtb ${tmp}/board.dtb`;
+    expect((await $`fdtget -t s ${tmp}/board.dtb /soc/usb@7e980000 dr_mode`).stdout.trim()).toBe("peripheral");
+    rmSync(tmp, { recursive: true, force: true });
+  }, 600000);
+
+  test("a second build with nothing changed runs no step; --dry-run prints the plan", async () => {
+    const lines: string[] = [];
+    await buildImage("qemu-x86_64", { log: (l) => lines.push(l) });
+    expect(lines.at(-1)).toMatch(/\(0 steps run, 6 cached\)$/);
+    const plan: string[] = [];
+    await buildImage("qemu-x86_64", { dryRun: true, log: (l) => plan.push(l) });
+    expect(plan.join("\n")).toContain("6. initramfs: cpio archive of the root file system, zstd (cached)");
+  }, 600000);
+
+  test("a bad board config is a clear error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bunit-board-"));
+    const f = join(dir, "broken.toml");
+    writeFileSync(f, `name = "broken"\ndescription = "x"\narch = "x86_64"\nhostname = "b"\n[kernel]\npackage = "linux-image-amd64"\ncmdline = ""\nmodules = ["usb_f_fs", "no_such_module"]\n[qemu]\nmachine = "q35"\nconsole = "ttyS0"\n`);
+    await expect(buildImage(f, { log: () => {} })).rejects.toThrow(/kernel.modules: no_such_module not found in linux-image-/);
+    writeFileSync(f, `name = "broken"\narch = "sparc"\n`);
+    await expect(buildImage(f, { log: () => {} })).rejects.toThrow(/arch: must be one of x86_64, aarch64/);
+    rmSync(dir, { recursive: true, force: true });
+  }, 600000);
+
+  test("qemu-aarch64 boots under emulation and runs Bun", async () => {
+    const img = await buildImage("qemu-aarch64", { log: () => {} });
+    const g = await Guest.boot(img, { mode: "none", bootTimeoutMs: 300000 });
+    try {
+      expect((await g.sh("uname -m")).trim()).toBe("aarch64");
+      expect((await g.sh("ls /sys/class/udc")).trim()).toBe("dummy_udc.0");
+      expect((await g.sh("bun -e 'console.log(process.arch)'")).trim()).toBe("arm64");
+    } finally {
+      await g.shutdown();
+    }
+  }, 600000);
+});
