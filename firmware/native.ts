@@ -17,7 +17,7 @@
  * a busy socket cannot flood the pipe and the JS side decides when to listen again (which is
  * also how systemd stops watching a socket while its service runs). Idle cost: no CPU.
  */
-import { dlopen, FFIType, ptr, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { SysError } from "./sys/errno.ts";
@@ -83,12 +83,22 @@ const symbols = {
   bunit_getuid: { args: [], returns: i32 },
   bunit_waitpid_nohang: { args: [i32, P], returns: i32 },
   bunit_prctl_subreaper: { args: [i32], returns: i32 },
+  bunit_mount: { args: [P, P, P, u64, P], returns: i32 },
+  bunit_umount: { args: [P, i32], returns: i32 },
+  bunit_eventfd: { args: [u32, i32], returns: i32 },
+  bunit_alloc: { args: [u64], returns: P },
+  bunit_free: { args: [P], returns: FFIType.void },
+  bunit_aio_setup: { args: [u32, P], returns: i32 },
+  bunit_aio_destroy: { args: [u64], returns: i32 },
+  bunit_aio_submit: { args: [u64, P], returns: i32 },
+  bunit_aio_getevents: { args: [u64, i64, P], returns: i32 },
+  bunit_aio_cancel: { args: [u64, P, P], returns: i32 },
   bunit_poller_start: { args: [], returns: i32 },
   bunit_poller_watch: { args: [i32, u32, u32], returns: i32 },
   bunit_poller_unwatch: { args: [i32], returns: i32 },
 } as const;
 
-const ABI_VERSION = 5;
+const ABI_VERSION = 6;
 
 /** Directory holding libbunit.so and bunit-exec for this machine. */
 export function nativeDir(): string {
@@ -430,6 +440,61 @@ export function waitpidNoHang(pid: number): { pid: number; status: number } | nu
 }
 export function setChildSubreaper(on: boolean): void {
   check(L().bunit_prctl_subreaper(on ? 1 : 0), "prctl", "PR_SET_CHILD_SUBREAPER");
+}
+
+// ---- mounts, eventfd, native memory, Linux AIO ----------------------------------------------
+
+export const MNT_DETACH = 2;
+export function mount(source: string, target: string, fstype: string, flags = 0, data = ""): void {
+  check(L().bunit_mount(cstr(source), cstr(target), cstr(fstype), flags, cstr(data)), "mount", `${fstype} ${source} on ${target}`);
+}
+export function umount(target: string, flags = 0): void {
+  check(L().bunit_umount(cstr(target), flags), "umount", target);
+}
+export const EFD_NONBLOCK = 0o4000;
+export function eventfd(initval = 0, flags = EFD_NONBLOCK): number {
+  return check(L().bunit_eventfd(initval, flags), "eventfd");
+}
+
+/** Memory outside the JavaScript heap: it never moves, so the kernel may use it asynchronously. */
+export interface NativeBuffer {
+  ptr: Pointer;
+  size: number;
+  bytes: Uint8Array;
+  free(): void;
+}
+export function allocNative(size: number): NativeBuffer {
+  const p = L().bunit_alloc(size) as Pointer | null;
+  if (!p) throw new SysError("posix_memalign", 12);
+  let freed = false;
+  return {
+    ptr: p,
+    size,
+    bytes: new Uint8Array(toArrayBuffer(p, 0, size)),
+    free: () => {
+      if (!freed) L().bunit_free(p);
+      freed = true;
+    },
+  };
+}
+export function aioSetup(nr: number): bigint {
+  const out = new BigUint64Array(1);
+  check(L().bunit_aio_setup(nr, out), "io_setup");
+  return out[0]!;
+}
+export function aioDestroy(ctx: bigint): void {
+  check(L().bunit_aio_destroy(ctx), "io_destroy");
+}
+export function aioSubmit(ctx: bigint, iocb: Pointer): void {
+  check(L().bunit_aio_submit(ctx, iocb), "io_submit");
+}
+/** Reaps finished events into events (32 bytes each); returns how many. */
+export function aioGetEvents(ctx: bigint, events: NativeBuffer, max: number): number {
+  return check(L().bunit_aio_getevents(ctx, max, events.ptr), "io_getevents");
+}
+/** io_cancel(); false when the request could not be cancelled (already done, or EINVAL/EAGAIN). */
+export function aioCancel(ctx: bigint, iocb: Pointer, result: NativeBuffer): boolean {
+  return L().bunit_aio_cancel(ctx, iocb, result.ptr) === 0;
 }
 
 // ---- readiness -------------------------------------------------------------------------

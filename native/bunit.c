@@ -21,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <linux/aio_abi.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,7 +40,7 @@
         return _r < 0 ? -errno : _r;                                                               \
     } while (0)
 
-int bunit_abi_version(void) { return 5; }
+int bunit_abi_version(void) { return 6; }
 
 /* ---- sockets ---------------------------------------------------------------------------- */
 
@@ -459,4 +463,42 @@ int bunit_poller_unwatch(int fd) {
     if (epoll_ctl(poller_epfd, EPOLL_CTL_DEL, fd, &e) < 0 && errno != ENOENT && errno != EBADF)
         return -errno;
     return 0;
+}
+
+/* ---- mounts, eventfd, Linux AIO (FunctionFS endpoints) ---------------------------------- */
+
+int bunit_mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data) {
+    RET(mount(src, target, fstype, flags, data));
+}
+int bunit_umount(const char *target, int flags) { RET(umount2(target, flags)); }
+int bunit_eventfd(unsigned initval, int flags) { RET(eventfd(initval, flags | EFD_CLOEXEC)); }
+
+/* Buffers and iocbs that the kernel uses asynchronously live outside the JavaScript heap. */
+void *bunit_alloc(uint64_t size) {
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, size ? size : 1)) return NULL;
+    memset(p, 0, size);
+    return p;
+}
+void bunit_free(void *p) { free(p); }
+
+int bunit_aio_setup(unsigned nr, uint64_t *ctx) {
+    aio_context_t c = 0;
+    if (syscall(SYS_io_setup, nr, &c) < 0) return -errno;
+    *ctx = (uint64_t)c;
+    return 0;
+}
+int bunit_aio_destroy(uint64_t ctx) { RET(syscall(SYS_io_destroy, (aio_context_t)ctx)); }
+/* Submits one iocb (prepared by the caller in memory from bunit_alloc). */
+int bunit_aio_submit(uint64_t ctx, void *iocb) {
+    struct iocb *list[1] = {iocb};
+    RET(syscall(SYS_io_submit, (aio_context_t)ctx, 1L, list));
+}
+/* Collects up to max finished events (struct io_event, 32 bytes each) without waiting. */
+int bunit_aio_getevents(uint64_t ctx, long max, void *events) {
+    struct timespec zero = {0, 0};
+    RET(syscall(SYS_io_getevents, (aio_context_t)ctx, 0L, max, events, &zero));
+}
+int bunit_aio_cancel(uint64_t ctx, void *iocb, void *result) {
+    RET(syscall(SYS_io_cancel, (aio_context_t)ctx, iocb, result));
 }

@@ -12,6 +12,7 @@ import { parseUnitName } from "../unit/unit-name.ts";
 import { verifyService, verifySocket, verifySocketService } from "../unit/unit-verify.ts";
 import type { LoadedUnit } from "../unit/unit-file.ts";
 import { defaultUnitPath } from "../unit/unit-path.ts";
+import { loadUsbBlobs } from "../usb/ffs-port.ts";
 
 export interface VerifyResult {
   unit: string;
@@ -54,10 +55,19 @@ export function diagnosticsFor(u: LoadedUnit, loader: UnitLoader): Diagnostic[] 
   }
   if (u.socket) {
     out.push(...verifySocket(u));
-    out.push(...verifySocketService(u, (n) => loader.load(n.endsWith("@.service") ? n.replace("@.service", "@verify.service") : n)));
+    out.push(...verifySocketService(u, (n) => loader.load(n.endsWith("@.service") ? n.replace("@.service", "@verify.service") : n), checkUsbFiles));
   }
   if (u.service) out.push(...verifyService(u));
   return out;
+}
+
+function checkUsbFiles(descriptors: string, strings: string | undefined, service: string): string | null {
+  try {
+    loadUsbBlobs(descriptors, strings, service);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 export function runVerify(args: string[]): number {

@@ -9,7 +9,6 @@ import type { ExecCommand } from "../unit/exec-command.ts";
 import type { ExitInfo, ProcessSpawner, SpawnedProcess, SpawnSpec } from "../service/spawn.ts";
 import type { SystemLookups } from "./exec-spec.ts";
 import { ExecSetupError } from "./exec-spec.ts";
-import type { UsbFunctionOpener } from "../socket/socket-open.ts";
 import { signalName } from "../sys/constants.ts";
 import { exitStatusName } from "../unit/values.ts";
 
@@ -35,7 +34,6 @@ export interface UnitHost {
   killer: ProcessKiller;
   daemonEnv: Readonly<Record<string, string | undefined>>;
   managerEnv: Record<string, string>;
-  usbOpener?: UsbFunctionOpener;
   /** The running unit of that name, loading it when needed (null when it cannot be loaded). */
   unit(name: string): UnitRuntime | null;
   /** Queues a start job (the activation of a service); false when it could not be queued. */

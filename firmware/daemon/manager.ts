@@ -10,7 +10,6 @@ import * as n from "../native.ts";
 import { HelperSpawner, type ProcessSpawner } from "../service/spawn.ts";
 import { ServiceUnit, type ServiceHost } from "../service/service-unit.ts";
 import { SocketUnit, type AcceptedConnection, type SocketHost } from "../socket/socket-unit.ts";
-import type { UsbFunctionOpener } from "../socket/socket-open.ts";
 import type { ConditionEnv } from "../unit/conditions.ts";
 import { formatDiagnostic } from "../unit/diagnostics.ts";
 import type { HostFacts } from "../unit/specifiers.ts";
@@ -37,7 +36,6 @@ export interface ManagerOptions {
   dirs?: ServiceHost["dirs"];
   managerEnv?: Record<string, string>;
   daemonEnv?: Record<string, string | undefined>;
-  usbOpener?: UsbFunctionOpener;
 }
 
 const INACTIVE = new Set(["inactive", "failed"]);
@@ -53,7 +51,6 @@ export class Manager implements SocketHost, ServiceHost {
   readonly dirs: ServiceHost["dirs"];
   readonly managerEnv: Record<string, string>;
   readonly daemonEnv: Record<string, string | undefined>;
-  readonly usbOpener?: UsbFunctionOpener;
   readonly loader: UnitLoader;
   readonly jobs: JobEngine;
   private units = new Map<string, UnitRuntime>();
@@ -72,7 +69,6 @@ export class Manager implements SocketHost, ServiceHost {
     this.dirs = opts.dirs ?? { runtime: "/run", state: "/var/lib", cache: "/var/cache", logs: "/var/log", config: "/etc" };
     this.managerEnv = opts.managerEnv ?? { PATH: DEFAULT_PATH };
     this.daemonEnv = opts.daemonEnv ?? process.env;
-    this.usbOpener = opts.usbOpener;
     this.loader = new UnitLoader(opts.unitPath, opts.host);
     this.graph = this.buildGraph();
     this.jobs = new JobEngine(
@@ -225,6 +221,10 @@ export class Manager implements SocketHost, ServiceHost {
       return a.name < b.name ? -1 : 1;
     });
     return socks.filter((s) => s.ports.length > 0).flatMap((s) => s.collectFds());
+  }
+
+  socketEnvironment(service: ServiceUnit): Record<string, string> {
+    return Object.assign({}, ...this.socketsOf(service.name).map((s) => s.serviceEnvironment()));
   }
 
   startAcceptedInstance(socket: SocketUnit, instance: string, conn: AcceptedConnection): boolean {

@@ -20,6 +20,8 @@ import { SIGNALS } from "../sys/constants.ts";
 export interface ServiceHost extends UnitHost {
   /** fds of the sockets that activate this service, in order, with their names. */
   socketFds(service: ServiceUnit): { fd: number; name: string }[];
+  /** Variables those sockets give the service (USB_FUNCTION_STATE). */
+  socketEnvironment(service: ServiceUnit): Record<string, string>;
   conditionEnv: ConditionEnv;
   /** Directory roots for RuntimeDirectory= and friends. */
   dirs: { runtime: string; state: string; cache: string; logs: string; config: string };
@@ -190,6 +192,7 @@ export class ServiceUnit extends UnitRuntime {
       return { fds: [this.connection.fd], names: [this.connection.fdName], connection: this.connection.fd, own };
     }
     const s = this.host.socketFds(this);
+    Object.assign(own, this.host.socketEnvironment(this));
     return { fds: s.map((x) => x.fd), names: s.map((x) => x.name), own };
   }
 

@@ -89,6 +89,10 @@ export interface SocketConfig {
   xattrListen: [string, string][];
   xattrAccept: [string, string][];
   timeoutUsec: number;
+  /** bunit extension (X-USBActivationEvent=): activate on the first ep0 event (systemd) or on ENABLE. */
+  usbActivation: "first" | "enable";
+  /** bunit extension (X-USBEndpointNames=): name endpoint fds NAME.ep1... instead of NAME. */
+  usbEndpointNames: boolean;
   execStartPre: ExecCommand[];
   execStartPost: ExecCommand[];
   execStopPre: ExecCommand[];
@@ -108,6 +112,7 @@ export function newSocketConfig(): SocketConfig {
     reusePort: false, mqMaxMessages: 0, mqMessageSize: 0, removeOnStop: false, symlinks: [],
     deferTrigger: "no", deferTriggerMaxUsec: Infinity, passFileDescriptorsToExec: false,
     xattrEntryPoint: [], xattrListen: [], xattrAccept: [], timeoutUsec: DEFAULT_TIMEOUT_USEC,
+    usbActivation: "first", usbEndpointNames: false,
     execStartPre: [], execStartPost: [], execStopPre: [], execStopPost: [],
     exec: newExecContext(), kill: newKillContext(),
   };
@@ -305,6 +310,8 @@ export const SOCKET_SCHEMA: SectionSchema<SocketConfig> = {
   XAttrEntryPoint: xattrs((c) => c.xattrEntryPoint),
   XAttrListen: xattrs((c) => c.xattrListen),
   XAttrAccept: xattrs((c) => c.xattrAccept),
+  "X-USBActivationEvent": oneOf(["first", "enable"] as const, (c, v) => (c.usbActivation = v ?? "first")),
+  "X-USBEndpointNames": bool((c, v) => (c.usbEndpointNames = v)),
   SmackLabel: unsupported("SMACK labels are not supported by bunit, ignoring"),
   SmackLabelIPIn: unsupported("SMACK labels are not supported by bunit, ignoring"),
   SmackLabelIPOut: unsupported("SMACK labels are not supported by bunit, ignoring"),

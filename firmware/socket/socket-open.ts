@@ -19,6 +19,8 @@ export interface OpenedPort {
   fd: number;
   /** FunctionFS endpoint files ep1..N (USB ports only). */
   aux: number[];
+  /** Their file names (ep1, ep2, ... or ep81 with virtual addresses). */
+  auxNames?: string[];
   family?: Family;
   /** A file-system node this port created (AF_UNIX path, FIFO): chowned and maybe removed. */
   nodePath?: string;
@@ -27,8 +29,8 @@ export interface OpenedPort {
   bound?: SockAddr;
 }
 
-/** Opens a FunctionFS port; provided by the USB module (firmware/usb/). */
-export type UsbFunctionOpener = (path: string) => { ep0: number; endpoints: number[] };
+/** Opens a FunctionFS port (firmware/usb/ffs-port.ts, with the activated service's descriptors). */
+export type UsbFunctionOpener = (path: string) => { ep0: number; endpoints: number[]; endpointNames: string[] };
 
 export class PortOpenError extends Error {
   constructor(
@@ -222,8 +224,8 @@ export function openPort(cfg: SocketConfig, port: ListenPort, log: UnitLog, usb?
         return openMqueue(cfg, port);
       case "usb-function": {
         if (!usb) throw new Error("USB FunctionFS support is not available");
-        const { ep0, endpoints } = usb(port.path);
-        return { port, fd: ep0, aux: endpoints };
+        const { ep0, endpoints, endpointNames } = usb(port.path);
+        return { port, fd: ep0, aux: endpoints, auxNames: endpointNames };
       }
     }
   } catch (e) {

@@ -15,6 +15,9 @@ import { connectionEnvironment, describePeer, instanceFromSocket, type PeerInfo 
 import { effectiveLimits, type SocketConfig } from "./socket-config.ts";
 import { applyOptionalOptions, applyXattrs, chownPorts, closePort, createSymlinks, openPort, removeSymlinks, type OpenedPort } from "./socket-open.ts";
 import { postBindOptions } from "./socket-options.ts";
+import { loadUsbBlobs, openUsbFunction, markFunctionReady } from "../usb/ffs-port.ts";
+import { parseEvents, EVENT_SIZE } from "../usb/ffs-events.ts";
+import type { ServiceConfig } from "../service/service-config.ts";
 import { isStartingState, SOCKET_STATE_INFO, SOCKET_TRANSITIONS, type SocketResult, type SocketState } from "./socket-state.ts";
 
 /** A connection handed to an Accept=yes instance; release() frees its slot and its fd. */
@@ -147,7 +150,7 @@ export class SocketUnit extends UnitRuntime {
     this.setState("start-open");
     const opened: OpenedPort[] = [];
     try {
-      for (const p of this.cfg.listen) opened.push(openPort(this.cfg, p, this.log, this.host.usbOpener));
+      for (const p of this.cfg.listen) opened.push(openPort(this.cfg, p, this.log, (path) => this.openUsb(path)));
     } catch (e) {
       for (const o of opened) closePort(o, false);
       this.log.error(`Failed to create listening socket: ${(e as Error).message}`);
@@ -158,6 +161,56 @@ export class SocketUnit extends UnitRuntime {
     if (target) createSymlinks(this.cfg, target, this.log);
     applyXattrs(this.cfg, this.ports, this.log);
     this.enterStartChown();
+  }
+
+  /** ListenUSBFunction=: the descriptors come from the service this socket activates. */
+  private openUsb(path: string): { ep0: number; endpoints: number[]; endpointNames: string[] } {
+    const svc = this.host.unit(this.serviceName)?.config.service as ServiceConfig | undefined;
+    const blobs = loadUsbBlobs(svc?.usbFunctionDescriptors, svc?.usbFunctionStrings, this.serviceName);
+    const r = openUsbFunction(path, blobs);
+    markFunctionReady(path, true);
+    this.log.info(`FunctionFS ${path}: descriptors written (${blobs.source}), ${r.endpointNames.length} endpoint files`);
+    return r;
+  }
+
+  /** Set when the service was activated on ENABLE (X-USBActivationEvent=enable). */
+  private usbEnabledSeen = false;
+
+  /**
+   * X-USBActivationEvent=enable: bunit reads ep0 events until the host enables the function;
+   * SETUP requests meanwhile are stalled (there is no service yet to answer them).
+   */
+  private usbWaitForEnable(p: OpenedPort): boolean {
+    const buf = new Uint8Array(EVENT_SIZE * 16);
+    for (;;) {
+      let got: number | null;
+      try {
+        got = n.read(p.fd, buf);
+      } catch (e) {
+        this.log.warning(`Reading ep0 events: ${(e as Error).message}`);
+        return false;
+      }
+      if (!got) return false;
+      for (const ev of parseEvents(buf, got)) {
+        if (ev.type === "setup") {
+          this.log.debug(`Stalling SETUP 0x${ev.request.bmRequestType.toString(16)}/0x${ev.request.bRequest.toString(16)} before the service runs`);
+          try {
+            if (ev.request.direction === "in") n.read(p.fd, new Uint8Array(0));
+            else n.write(p.fd, new Uint8Array(0));
+          } catch {
+            /* EL2HLT: stalled */
+          }
+        } else if (ev.type === "enable") {
+          this.usbEnabledSeen = true;
+          return true;
+        }
+      }
+    }
+  }
+
+  /** Variables the activated service gets from this socket. */
+  serviceEnvironment(): Record<string, string> {
+    return this.usbEnabledSeen ? { USB_FUNCTION_STATE: "enabled" } : {};
   }
 
   private enterStartChown(): void {
@@ -261,6 +314,7 @@ export class SocketUnit extends UnitRuntime {
       this.rearm(p);
       return;
     }
+    if (p.port.kind === "usb-function" && this.cfg.usbActivation === "enable" && !this.usbWaitForEnable(p)) return this.rearm(p);
     this.enterRunning(null);
   }
 
@@ -366,13 +420,17 @@ export class SocketUnit extends UnitRuntime {
     }
   }
 
-  /** fds for the service this socket activates: each port's fd, then its auxiliary fds. */
+  /**
+   * fds for the service this socket activates: each port's fd, then its auxiliary fds (the
+   * FunctionFS endpoints), all with the socket's one name as in systemd, or NAME.ep1... with
+   * X-USBEndpointNames=yes.
+   */
   collectFds(): { fd: number; name: string }[] {
     const name = this.cfg.fileDescriptorName ?? this.name;
     const out: { fd: number; name: string }[] = [];
     for (const p of this.ports) {
       out.push({ fd: p.fd, name });
-      for (const a of p.aux) out.push({ fd: a, name });
+      p.aux.forEach((a, i) => out.push({ fd: a, name: this.cfg.usbEndpointNames ? `${name}.${p.auxNames?.[i] ?? `ep${i + 1}`}` : name }));
     }
     return out;
   }
@@ -557,6 +615,7 @@ export class SocketUnit extends UnitRuntime {
     if (this.ports.length === 0) return;
     const remove = this.cfg.removeOnStop;
     for (const p of this.ports) {
+      if (p.port.kind === "usb-function") markFunctionReady(p.port.path, false);
       const pl = this.pollLimits.get(p.fd);
       pl?.timer.cancel();
       this.pollLimits.delete(p.fd);

@@ -41,6 +41,8 @@ export function applySection<C>(schema: SectionSchema<C>, cfg: C, assignments: r
     const report = (level: Level, message: string) => out.push({ level, file: a.file, line: a.line, section: a.section, key: a.key, message });
     const handler = Object.prototype.hasOwnProperty.call(schema, a.key) ? schema[a.key] : undefined;
     if (!handler) {
+      // systemd ignores keys prefixed with "X-" (extensions of other programs); so does bunit.
+      if (a.key.startsWith("X-")) continue;
       const known = SYSTEMD_DIRECTIVES[a.section]?.includes(a.key);
       if (known) {
         if (!opts.quiet?.has(a.key)) report("notice", `not supported by bunit, ignoring`);

@@ -95,8 +95,11 @@ export function acceptInstanceName(u: LoadedUnit, instance: string): string {
   return instantiate(socketServiceName(u), instance);
 }
 
-/** Checks that a socket's service exists and suits it; load is the unit loader. */
-export function verifySocketService(u: LoadedUnit, load: (name: string) => LoadedUnit): Diagnostic[] {
+/**
+ * Checks that a socket's service exists and suits it; load is the unit loader, checkUsb (given
+ * by callers that may read files) validates FunctionFS descriptions and returns a problem.
+ */
+export function verifySocketService(u: LoadedUnit, load: (name: string) => LoadedUnit, checkUsb?: (descriptors: string, strings: string | undefined, service: string) => string | null): Diagnostic[] {
   const c = u.socket!;
   const name = socketServiceName(u);
   const svc = load(name);
@@ -114,8 +117,15 @@ export function verifySocketService(u: LoadedUnit, load: (name: string) => Loade
       const nfds = c.listen.length + c.listen.filter((p) => p.kind === "usb-function").length;
       if (nfds !== 1) out.push(at(u, `${name} uses StandardInput=socket, which needs exactly one socket; this unit has ${c.listen.length}`, "error"));
     }
-    if (c.listen.some((p) => p.kind === "usb-function") && (!svc.service.usbFunctionDescriptors || !svc.service.usbFunctionStrings)) {
-      out.push(at(u, `ListenUSBFunction= needs USBFunctionDescriptors= and USBFunctionStrings= in ${name}; starting the socket will fail`, "warning", "ListenUSBFunction"));
+    if (c.listen.some((p) => p.kind === "usb-function")) {
+      const d = svc.service.usbFunctionDescriptors;
+      const spec = d !== undefined && /\.(toml|json)$/.test(d);
+      if (!d || (!spec && !svc.service.usbFunctionStrings)) {
+        out.push(at(u, `ListenUSBFunction= needs USBFunctionDescriptors= and USBFunctionStrings= (or a .toml/.json description) in ${name}; starting the socket will fail`, "warning", "ListenUSBFunction"));
+      } else if (checkUsb) {
+        const problem = checkUsb(d, svc.service.usbFunctionStrings, name);
+        if (problem) out.push({ level: "error", file: svc.fragmentPath ?? name, key: "USBFunctionDescriptors", message: problem });
+      }
     }
   }
   return out;

@@ -37,6 +37,10 @@ describe("limit intervals and deferred activation", () => {
     expect(d.socket("poll.socket").connections.nAccepted).toBe(3);
     await waitFor(() => d.socket("poll.socket").connections.nAccepted > 3, 2000, "accepting again after the window");
     for (const c of cs) c.end();
+    // DeferTrigger=yes below gives up whenever a unit stops with no job pending: let every
+    // instance of this test end first.
+    await d.manager.stop("poll.socket");
+    await waitFor(() => d.manager.loadedUnits().every((u) => !u.name.startsWith("poll@") || u.activeState() === "inactive"), 3000, "poll@ instances gone");
   });
 
   test("XAttrAccept= is applied to accepted connections (or the kernel's refusal logged)", () => {
