@@ -6,7 +6,8 @@ const USAGE = `usage: bunit COMMAND [ARGS...]
 
 commands:
   verify [--units DIR]... UNIT|FILE...   check unit files, like systemd-analyze verify
-  daemon --units DIR [...]               run the socket-activation service
+  daemon --units DIR [--gadget FILE] [...]  run the socket-activation service
+  usb compile|dump|check-gadget ...      USB descriptor compiler and gadget descriptions
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -17,6 +18,10 @@ export async function main(argv: string[]): Promise<number> {
     case "daemon": {
       const { runDaemon } = await import("./commands/daemon.ts");
       return runDaemon(rest);
+    }
+    case "usb": {
+      const { runUsb } = await import("./commands/usb.ts");
+      return runUsb(rest);
     }
     case undefined:
     case "-h":

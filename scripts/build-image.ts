@@ -209,6 +209,7 @@ export async function buildImage(boardName: string, opts: { dryRun?: boolean; fo
       copyTree(src, units);
     }
     etcFiles(board, out);
+    if (board.gadget) writeFileSync(join(out, "etc/bunit/gadget.json"), JSON.stringify(board.gadget.raw, null, 2) + "\n");
     writeFileSync(join(out, "init"), initScript(board), { mode: 0o755 });
     if (board.rootfs.includeTests) {
       const opt = join(out, "opt/bunit");

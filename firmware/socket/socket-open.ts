@@ -11,7 +11,7 @@ import { isErrno, SysError } from "../sys/errno.ts";
 import type { SockAddr } from "../sys/sockaddr.ts";
 import type { UnitLog } from "../core/log.ts";
 import type { ListenAddress } from "./listen-address.ts";
-import type { ListenPort, SocketConfig } from "./socket-config.ts";
+import { LISTEN_DIRECTIVES, type ListenKind, type ListenPort, type SocketConfig } from "./socket-config.ts";
 import { ipProtocol, postBindOptions, preBindOptions, socketType, type Family, type SockOpt } from "./socket-options.ts";
 
 export interface OpenedPort {
@@ -37,7 +37,7 @@ export class PortOpenError extends Error {
     readonly port: ListenPort,
     override readonly cause: unknown,
   ) {
-    super(`${port.kind === "netlink" ? "ListenNetlink" : "Listen"}=${port.text} (${port.file}:${port.line}): ${cause instanceof Error ? cause.message : String(cause)}`);
+    super(`${directiveOf(port.kind)}=${port.text} (${port.file}:${port.line}): ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = "PortOpenError";
   }
 }
@@ -194,6 +194,11 @@ function openNetlink(cfg: SocketConfig, port: Extract<ListenPort, { kind: "netli
     n.close(fd);
     throw e;
   }
+}
+
+/** The directive a port came from (for stream/datagram/seqpacket the kind names it). */
+function directiveOf(kind: ListenKind): string {
+  return Object.entries(LISTEN_DIRECTIVES).find(([, k]) => k === kind)?.[0] ?? "Listen";
 }
 
 /** Opens one port; throws PortOpenError naming the directive. */

@@ -238,13 +238,13 @@ function endpoint(p: Problems, path: string, v: unknown, speeds: Speed[]): Endpo
     if (v.direction !== undefined && v.direction !== direction) p.add(`${path}.direction`, `contradicts address 0x${a.toString(16)}`);
   } else {
     number = num(p, `${path}.number`, v.number, 1, 15);
-    if (v.direction !== "in" && v.direction !== "out") p.add(`${path}.direction`, `must be "in" or "out"`);
+    if (v.direction !== "in" && v.direction !== "out") p.add(`${path}.direction`, `must be "in" or "out", not ${JSON.stringify(v.direction)}`);
     direction = v.direction === "in" ? "in" : "out";
   }
   if (number === 0) p.add(path, "endpoint 0 is the control endpoint; use 1..15");
   const type = v.type as EndpointType;
   if (!["bulk", "interrupt", "isochronous"].includes(type)) {
-    p.add(`${path}.type`, `must be "bulk", "interrupt" or "isochronous"${v.type === "control" ? " (control endpoints other than ep0 are not supported by FunctionFS)" : ""}`);
+    p.add(`${path}.type`, `must be "bulk", "interrupt" or "isochronous", not ${JSON.stringify(v.type)}${v.type === "control" ? " (control endpoints other than ep0 are not supported by FunctionFS)" : ""}`);
     return null;
   }
   const maxPacket = perSpeed(p, `${path}.max_packet`, v.max_packet, DEFAULT_MAX_PACKET[type], 1, 1024);

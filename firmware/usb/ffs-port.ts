@@ -32,9 +32,17 @@ const isSpec = (p: string) => /\.(toml|json)$/.test(p);
 
 /** FunctionFS mounts whose descriptors this daemon wrote (the gadget binds the UDC after all). */
 const readyMounts = new Set<string>();
+const readyListeners = new Set<(path: string, ready: boolean) => void>();
 export function markFunctionReady(path: string, ready: boolean): void {
+  if (ready === readyMounts.has(path)) return;
   if (ready) readyMounts.add(path);
   else readyMounts.delete(path);
+  for (const l of readyListeners) l(path, ready);
+}
+/** Calls fn whenever a FunctionFS mount gets or loses its descriptors; returns the unsubscriber. */
+export function onFunctionReadyChange(fn: (path: string, ready: boolean) => void): () => void {
+  readyListeners.add(fn);
+  return () => readyListeners.delete(fn);
 }
 export function functionReady(path: string): boolean {
   return readyMounts.has(path);

@@ -343,6 +343,9 @@ export class Endpoint {
         yield chunk;
       }
       if (opts.stopOnDisable) return;
+      // The DISABLE event may not have been read from ep0 yet: give the event loop a turn
+      // instead of resubmitting at once into a disabled endpoint.
+      if (this.fn.state === "enabled") await Bun.sleep(5);
     }
   }
 }

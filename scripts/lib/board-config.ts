@@ -3,6 +3,7 @@
  * here, every problem reported with the file and the key ("kernel.modules[2]: ..."). Pure.
  */
 import type { Arch } from "./paths.ts";
+import { GadgetConfigError, validateGadgetConfig, type GadgetConfig } from "../../firmware/usb/gadget-config.ts";
 
 export interface SdcardImage {
   size: number;
@@ -29,8 +30,8 @@ export interface BoardConfig {
   kernel: { package: string; cmdline: string; modules: string[]; dtb?: string; dtSet: { node: string; prop: string; value: string }[] };
   rootfs: { packages: string[]; includeTests: boolean };
   units: { dirs: string[] };
-  /** The gadget composed at boot (firmware/usb/gadget-config.ts validates its contents). */
-  gadget?: Record<string, unknown>;
+  /** The gadget composed at boot; `raw` is written to /etc/bunit/gadget.json in the image. */
+  gadget?: { raw: Record<string, unknown>; config: GadgetConfig };
   qemu?: QemuSettings;
   image: { format: "initramfs" | "sdcard"; sdcard?: SdcardImage };
 }
@@ -168,7 +169,14 @@ export function validateBoardConfig(doc: unknown, file: string): BoardConfig {
   });
   if (doc.gadget !== undefined) {
     if (!isObj(doc.gadget)) r.problems.push("gadget: must be a table");
-    else cfg.gadget = doc.gadget;
+    else {
+      try {
+        cfg.gadget = { raw: doc.gadget, config: validateGadgetConfig(doc.gadget, file, "gadget") };
+      } catch (e) {
+        if (!(e instanceof GadgetConfigError)) throw e;
+        r.problems.push(...e.problems);
+      }
+    }
   }
   if (doc.qemu !== undefined) {
     r.unknownKeys("qemu", ["machine", "cpu", "memory", "smp", "accel", "console"]);

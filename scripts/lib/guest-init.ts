@@ -60,7 +60,10 @@ trap stop TERM INT USR2
 daemon=
 case "$mode" in
   shell) setsid -c sh; poweroff -f ;;
-  daemon) bunit daemon --units /etc/bunit/units & daemon=$! ;;
+  daemon)
+    gadget=
+    [ -f /etc/bunit/gadget.json ] && gadget="--gadget /etc/bunit/gadget.json"
+    bunit daemon --units /etc/bunit/units $gadget & daemon=$! ;;
   none) ;;
 esac
 # Reap orphans forever; "wait" returns when a child exits or a signal arrives.
