@@ -16,7 +16,7 @@
 import * as n from "../native.ts";
 import { EPOLLIN, F_GETFL, F_SETFL, O_NONBLOCK, S_IFMT, S_IFREG } from "../sys/constants.ts";
 import { isErrno, SysError } from "../sys/errno.ts";
-import { listenFds } from "../lib/listen-fds.ts";
+import { listenFds, type ListenFd } from "../lib/listen-fds.ts";
 import { AioContext } from "./aio.ts";
 import { EVENT_SIZE, nextState, parseEvents, type ControlRequest, type FfsEventType, type FunctionState } from "./ffs-events.ts";
 
@@ -130,10 +130,11 @@ export class FunctionFs {
    * Takes ep0 and the endpoints from LISTEN_FDS: the fds of the socket named `name` (default:
    * the first FunctionFS fd), ep0 first, then ep1..N as bunit and systemd pass them.
    */
-  static fromListenFds(opts: { name?: string; env?: Record<string, string | undefined>; aioDepth?: number } = {}): FunctionFs {
+  static fromListenFds(opts: { name?: string; env?: Record<string, string | undefined>; aioDepth?: number; fds?: ListenFd[] } = {}): FunctionFs {
     const env = opts.env ?? process.env;
     const state = env.USB_FUNCTION_STATE as FunctionState | undefined;
-    const fds = listenFds(env);
+    // listenFds() unsets LISTEN_*; a service with other fds too passes what it read itself.
+    const fds = opts.fds ?? listenFds(env);
     const isFfs = (fd: number) => (n.fstat(fd).mode & S_IFMT) === S_IFREG;
     const mine = fds.filter((f) => isFfs(f.fd) && (!opts.name || f.name === opts.name || f.name.startsWith(`${opts.name}.`)));
     if (mine.length === 0) throw new Error(`no FunctionFS fds${opts.name ? ` named ${opts.name}` : ""} in LISTEN_FDS (${fds.map((f) => f.name).join(", ") || "none"})`);
