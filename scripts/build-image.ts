@@ -23,7 +23,7 @@ import { moduleClosure, parseModulesDep } from "./lib/kernel-modules.ts";
 import { initScript } from "./lib/guest-init.ts";
 import { hashTree, StepRunner } from "./lib/steps.ts";
 import { buildDir, cacheDir, hostArch, repoRoot } from "./lib/paths.ts";
-import { buildNative } from "./build-native.ts";
+import { buildNative, pickCompiler } from "./build-native.ts";
 
 $.verbose = false;
 
@@ -192,7 +192,7 @@ export async function buildImage(boardName: string, opts: { dryRun?: boolean; fo
   const firmwareInputs = {
     firmware: hashTree([join(repoRoot, "firmware")], SKIP_TESTS),
     units: hashTree(board.units.dirs.map((d) => join(repoRoot, d))),
-    tests: board.rootfs.includeTests ? hashTree([join(repoRoot, "test/guest"), join(repoRoot, "test/services"), join(repoRoot, "package.json"), join(repoRoot, "bunfig.toml")]) : "",
+    tests: board.rootfs.includeTests ? hashTree([join(repoRoot, "test/guest"), join(repoRoot, "test/bench"), join(repoRoot, "test/services"), join(repoRoot, "package.json"), join(repoRoot, "bunfig.toml")]) : "",
     board,
     init: initScript(board),
   };
@@ -215,6 +215,11 @@ export async function buildImage(boardName: string, opts: { dryRun?: boolean; fo
       const opt = join(out, "opt/bunit");
       mkdirSync(join(opt, "test"), { recursive: true });
       copyTree(join(repoRoot, "test/guest"), join(opt, "test/guest"));
+      copyTree(join(repoRoot, "test/bench"), join(opt, "test/bench"));
+      // The C reference of the FunctionFS benchmark, built for the board.
+      mkdirSync(join(opt, "bin"), { recursive: true });
+      const cc = await pickCompiler(board.arch);
+      await $`${cc} -O2 -Wall -Wextra -Werror -o ${join(opt, "bin/ffs-aio-ref")} ${join(repoRoot, "test/bench/usb/ffs-aio-ref.c")} -lpthread`;
       for (const f of ["package.json", "bunfig.toml"]) copyFileSync(join(repoRoot, f), join(opt, f));
       symlinkSync("../../usr/lib/bunit/firmware", join(opt, "firmware"));
       await usbModules(board.arch, opt);

@@ -30,7 +30,7 @@ async function which(cmd: string): Promise<boolean> {
   return (await $`command -v ${cmd}`.nothrow()).exitCode === 0;
 }
 
-async function pickCompiler(arch: Arch): Promise<string[]> {
+export async function pickCompiler(arch: Arch): Promise<string[]> {
   if (await which("zig")) return ["zig", "cc", "-target", `${arch}-linux-gnu`];
   if (arch === hostArch()) return ["cc"];
   const cross = `${arch}-linux-gnu-gcc`;

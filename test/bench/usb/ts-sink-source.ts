@@ -1,0 +1,31 @@
+/**
+ * The TypeScript side of the FunctionFS bulk benchmark: the same job as ffs-aio-ref.c through
+ * bunit's library. ep1 (bulk OUT) is drained with reader(), ep2 (bulk IN) fed with send(),
+ * DEPTH requests of SIZE bytes in flight each way.
+ */
+import { FunctionFs } from "../../../firmware/usb/functionfs.ts";
+
+const DEPTH = 4;
+const SIZE = 16384;
+const f = FunctionFs.fromListenFds();
+console.error("ts-sink-source: running");
+
+async function sink(): Promise<void> {
+  for await (const _ of f.endpoint(1).reader({ size: SIZE, depth: DEPTH })) {
+    // discard
+  }
+}
+
+async function source(): Promise<void> {
+  const ep = f.endpoint(2);
+  const buf = new Uint8Array(SIZE).fill(0xa5);
+  for (;;) {
+    try {
+      await ep.send(buf, DEPTH);
+    } catch {
+      await f.whenEnabled();
+    }
+  }
+}
+
+await Promise.all([sink(), source()]);
