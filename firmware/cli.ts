@@ -8,6 +8,7 @@ commands:
   verify [--units DIR]... UNIT|FILE...   check unit files, like systemd-analyze verify
   daemon --units DIR [--gadget FILE] [...]  run the socket-activation service
   usb compile|dump|check-gadget ...      USB descriptor compiler and gadget descriptions
+  vsock connect CID:PORT | listen PORT   stdin/stdout bridge over AF_VSOCK
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -22,6 +23,10 @@ export async function main(argv: string[]): Promise<number> {
     case "usb": {
       const { runUsb } = await import("./commands/usb.ts");
       return runUsb(rest);
+    }
+    case "vsock": {
+      const { runVsock } = await import("./commands/vsock.ts");
+      return runVsock(rest);
     }
     case undefined:
     case "-h":

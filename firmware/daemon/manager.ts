@@ -9,6 +9,7 @@ import type { FdWatch, ProcessKiller, UnitRuntime } from "../core/unit-runtime.t
 import * as n from "../native.ts";
 import { HelperSpawner, type ProcessSpawner } from "../service/spawn.ts";
 import { ServiceUnit, type ServiceHost } from "../service/service-unit.ts";
+import { DeviceWatch } from "./device-watch.ts";
 import { SocketUnit, type AcceptedConnection, type SocketHost } from "../socket/socket-unit.ts";
 import type { ConditionEnv } from "../unit/conditions.ts";
 import { formatDiagnostic } from "../unit/diagnostics.ts";
@@ -54,6 +55,16 @@ export class Manager implements SocketHost, ServiceHost {
   readonly loader: UnitLoader;
   readonly jobs: JobEngine;
   private units = new Map<string, UnitRuntime>();
+  /** A device appeared: sockets waiting for an interface or a vsock transport try again. */
+  private readonly devices = new DeviceWatch(
+    (ev) => {
+      for (const u of this.units.values()) if (u instanceof SocketUnit && u.pendingPorts.length) {
+        this.logger.debug(`${ev.subsystem} ${ev.devpath} appeared, retrying`, u.name);
+        u.retryPending();
+      }
+    },
+    { debug: (m) => this.logger.debug(m), warning: (m) => this.logger.warning(m) },
+  );
   private graph: GraphContext;
   private depsCache = new Map<string, Deps>();
   private refused = new Set<string>();
@@ -180,6 +191,7 @@ export class Manager implements SocketHost, ServiceHost {
 
   stateChanged(u: UnitRuntime, from: string, to: string): void {
     this.jobs.check(u.name);
+    if (u instanceof SocketUnit && u.pendingPorts.length) this.devices.ensure();
     const active = u.activeState();
     if (u instanceof ServiceUnit) {
       for (const s of this.socketsOf(u.name)) s.serviceStateChanged(u.subState(), active, u.startLimitHit);
@@ -301,6 +313,7 @@ export class Manager implements SocketHost, ServiceHost {
   /** Stops every unit, sockets last, and waits (at most timeoutUsec). */
   async shutdown(timeoutUsec = 90e6): Promise<void> {
     this.jobs.cancelAll();
+    this.devices.close();
     const waits: Promise<JobResult>[] = [];
     for (const u of [...this.units.values()]) {
       if (!INACTIVE.has(u.activeState())) waits.push(this.enqueue(u.name, "stop", "shutdown"));

@@ -196,6 +196,22 @@ function openNetlink(cfg: SocketConfig, port: Extract<ListenPort, { kind: "netli
   }
 }
 
+/**
+ * A port that cannot be opened *yet* (bunit waits and retries instead of failing the socket):
+ * an AF_VSOCK address whose transport is not loaded (EAFNOSUPPORT, EADDRNOTAVAIL, ENODEV), or a
+ * BindToDevice= interface that does not exist yet (ENODEV). Returns why, or null for a real error.
+ */
+export function waitReason(cfg: SocketConfig, e: unknown): string | null {
+  if (!(e instanceof PortOpenError)) return null;
+  const port = e.port;
+  const cause = e.cause;
+  if ((port.kind === "stream" || port.kind === "datagram" || port.kind === "seqpacket") && port.address.family === "vsock" && isErrno(cause, "EAFNOSUPPORT", "EADDRNOTAVAIL", "ENODEV")) {
+    return `the vsock transport for ${port.text} is not there yet (${(cause as SysError).code})`;
+  }
+  if (cfg.bindToDevice && isErrno(cause, "ENODEV")) return `network interface ${cfg.bindToDevice} (BindToDevice=) does not exist yet`;
+  return null;
+}
+
 /** The directive a port came from (for stream/datagram/seqpacket the kind names it). */
 function directiveOf(kind: ListenKind): string {
   return Object.entries(LISTEN_DIRECTIVES).find(([, k]) => k === kind)?.[0] ?? "Listen";

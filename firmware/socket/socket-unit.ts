@@ -12,8 +12,8 @@ import type { LoadedUnit } from "../unit/unit-file.ts";
 import { portAccepts, socketServiceName, symlinkTarget } from "../unit/unit-verify.ts";
 import { ConnectionTracker, sourceKey } from "./connection-tracker.ts";
 import { connectionEnvironment, describePeer, instanceFromSocket, type PeerInfo } from "./instance-name.ts";
-import { effectiveLimits, type SocketConfig } from "./socket-config.ts";
-import { applyOptionalOptions, applyXattrs, chownPorts, closePort, createSymlinks, openPort, removeSymlinks, type OpenedPort } from "./socket-open.ts";
+import { effectiveLimits, type ListenPort, type SocketConfig } from "./socket-config.ts";
+import { applyOptionalOptions, applyXattrs, chownPorts, closePort, createSymlinks, openPort, removeSymlinks, waitReason, type OpenedPort } from "./socket-open.ts";
 import { postBindOptions } from "./socket-options.ts";
 import { loadUsbBlobs, openUsbFunction, markFunctionReady } from "../usb/ffs-port.ts";
 import { parseEvents, EVENT_SIZE } from "../usb/ffs-events.ts";
@@ -38,6 +38,9 @@ export interface SocketHost extends UnitHost {
 }
 
 /** Service states in which the service no longer counts as running for its socket. */
+/** Retry delays for ports that wait for a vsock transport or a network interface. */
+const PENDING_RETRY_MIN_USEC = 100_000;
+const PENDING_RETRY_MAX_USEC = 1_000_000;
 const SERVICE_GONE_STATES = new Set(["dead", "failed", "auto-restart", "auto-restart-queued", "final-sigterm", "final-sigkill", "final-watchdog", "cleaning", "dead-before-auto-restart", "failed-before-auto-restart", "dead-resources-pinned"]);
 
 export class SocketUnit extends UnitRuntime {
@@ -61,6 +64,7 @@ export class SocketUnit extends UnitRuntime {
     this.connections = new ConnectionTracker(c.maxConnections, c.maxConnectionsPerSource);
     this.timer = new UnitTimer(host.clock);
     this.deferTimer = new UnitTimer(host.clock);
+    this.pendingTimer = new UnitTimer(host.clock);
   }
 
   get cfg(): SocketConfig {
@@ -149,14 +153,27 @@ export class SocketUnit extends UnitRuntime {
   private enterStartOpen(): void {
     this.setState("start-open");
     const opened: OpenedPort[] = [];
+    const pending: ListenPort[] = [];
     try {
-      for (const p of this.cfg.listen) opened.push(openPort(this.cfg, p, this.log, (path) => this.openUsb(path)));
+      for (const p of this.cfg.listen) {
+        try {
+          opened.push(openPort(this.cfg, p, this.log, (path) => this.openUsb(path)));
+        } catch (e) {
+          const why = waitReason(this.cfg, e);
+          if (!why) throw e;
+          this.log.notice(`${why}; ${p.text} will be bound when it appears.`);
+          pending.push(p);
+        }
+      }
     } catch (e) {
       for (const o of opened) closePort(o, false);
       this.log.error(`Failed to create listening socket: ${(e as Error).message}`);
       return this.enterStopPre("resources");
     }
     this.ports = opened;
+    this.pendingPorts = pending;
+    this.retryDelayUsec = PENDING_RETRY_MIN_USEC;
+    if (pending.length) this.armPendingRetry();
     const target = symlinkTarget(this.cfg);
     if (target) createSymlinks(this.cfg, target, this.log);
     applyXattrs(this.cfg, this.ports, this.log);
@@ -246,6 +263,45 @@ export class SocketUnit extends UnitRuntime {
       this.log.error(`Failed to watch listening fds: ${(e as Error).message}`);
       this.enterStopPre("resources");
     }
+  }
+
+  // ---- ports that wait for their transport or interface ---------------------------------------
+
+  /** Ports not open yet (waitReason()); retried with a growing delay, and at once on retryPending(). */
+  pendingPorts: ListenPort[] = [];
+  private retryDelayUsec = PENDING_RETRY_MIN_USEC;
+  private readonly pendingTimer: UnitTimer;
+
+  private armPendingRetry(): void {
+    this.pendingTimer.arm(this.retryDelayUsec, () => this.retryPending());
+    this.retryDelayUsec = Math.min(this.retryDelayUsec * 2, PENDING_RETRY_MAX_USEC);
+  }
+
+  /** Tries the waiting ports again (a timer, or a device or module that appeared). */
+  retryPending(): void {
+    if (this.pendingPorts.length === 0 || !SOCKET_STATE_INFO[this.state].fdsOpen) return;
+    const still: ListenPort[] = [];
+    for (const p of this.pendingPorts) {
+      try {
+        const o = openPort(this.cfg, p, this.log);
+        applyXattrs(this.cfg, [o], this.log);
+        this.ports.push(o);
+        this.log.info(`${p.text}: bound now${this.cfg.bindToDevice ? ` (BindToDevice=${this.cfg.bindToDevice})` : ""}.`);
+      } catch (e) {
+        if (!waitReason(this.cfg, e)) {
+          this.log.error(`Failed to create listening socket: ${(e as Error).message}`);
+          this.pendingPorts = [];
+          return this.enterStopPre("resources");
+        }
+        still.push(p);
+      }
+    }
+    // The service gets the fds in configuration order, whenever they were opened.
+    this.ports.sort((a, b) => this.cfg.listen.indexOf(a.port) - this.cfg.listen.indexOf(b.port));
+    this.pendingPorts = still;
+    if (this.state === "listening") this.watchFds();
+    if (still.length) this.armPendingRetry();
+    else this.pendingTimer.cancel();
   }
 
   // ---- watching -----------------------------------------------------------------------------
@@ -612,6 +668,8 @@ export class SocketUnit extends UnitRuntime {
   }
 
   private closeFds(): void {
+    this.pendingPorts = [];
+    this.pendingTimer.cancel();
     if (this.ports.length === 0) return;
     const remove = this.cfg.removeOnStop;
     for (const p of this.ports) {
