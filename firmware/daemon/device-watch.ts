@@ -1,8 +1,9 @@
 /**
- * Retries sockets that wait for a device (a BindToDevice= interface, a vsock transport) as soon
- * as the kernel reports one: a uevent monitor, opened only while some socket waits, calls
- * `onDevice` for every "add" of a network interface or a module ("add@/module/vsock_loopback").
- * Without netlink (or in a container without uevents) the sockets' own retry timers remain.
+ * The manager's view of devices: a uevent monitor, opened only while something needs it (a
+ * socket waiting for a BindToDevice= interface or a vsock transport, or a device unit), calls
+ * `onDevice` for every validated kernel uevent, and `onRescan` after an overflow (events were
+ * lost: device units re-check their devices, waiting sockets retry). Without netlink (or in a
+ * container without uevents) the sockets' own retry timers remain.
  */
 import { UeventMonitor } from "../uevent/monitor.ts";
 import type { Uevent } from "../uevent/uevent.ts";
@@ -13,6 +14,7 @@ export class DeviceWatch {
 
   constructor(
     private readonly onDevice: (ev: Uevent) => void,
+    private readonly onRescan: () => void,
     private readonly log: { debug(m: string): void; warning(m: string): void },
   ) {}
 
@@ -21,13 +23,14 @@ export class DeviceWatch {
     if (this.monitor || this.failed) return;
     try {
       const m = UeventMonitor.open({ receiveBuffer: 1 << 20 });
-      m.onEvent((ev) => {
-        if (ev.action === "add" && (ev.subsystem === "net" || ev.subsystem === "module")) this.onDevice(ev);
-      });
+      m.onEvent((ev) => this.onDevice(ev));
       m.onReject((why) => this.log.warning(`Dropped a uevent: ${why}`));
-      m.onOverflow(() => this.onDevice({ action: "add", devpath: "/", subsystem: "net", seqnum: null, env: {}, source: "coldplug" }));
+      m.onOverflow(() => {
+        this.log.warning("uevent socket overflowed (ENOBUFS), rescanning devices.");
+        this.onRescan();
+      });
       this.monitor = m;
-      this.log.debug("Watching uevents for sockets waiting on devices.");
+      this.log.debug("Watching uevents.");
     } catch (e) {
       this.failed = true;
       this.log.debug(`No uevent monitor (${(e as Error).message}); waiting sockets retry on their timers.`);

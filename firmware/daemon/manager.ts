@@ -10,6 +10,7 @@ import * as n from "../native.ts";
 import { HelperSpawner, type ProcessSpawner } from "../service/spawn.ts";
 import { ServiceUnit, type ServiceHost } from "../service/service-unit.ts";
 import { DeviceWatch } from "./device-watch.ts";
+import { DeviceUnit, devicePathsOf, devicePresent } from "./device-unit.ts";
 import { SocketUnit, type AcceptedConnection, type SocketHost } from "../socket/socket-unit.ts";
 import type { ConditionEnv } from "../unit/conditions.ts";
 import { formatDiagnostic } from "../unit/diagnostics.ts";
@@ -55,16 +56,37 @@ export class Manager implements SocketHost, ServiceHost {
   readonly loader: UnitLoader;
   readonly jobs: JobEngine;
   private units = new Map<string, UnitRuntime>();
-  /** A device appeared: sockets waiting for an interface or a vsock transport try again. */
+  /** uevents: device units follow their devices; sockets waiting for one try again. */
   private readonly devices = new DeviceWatch(
     (ev) => {
-      for (const u of this.units.values()) if (u instanceof SocketUnit && u.pendingPorts.length) {
-        this.logger.debug(`${ev.subsystem} ${ev.devpath} appeared, retrying`, u.name);
-        u.retryPending();
+      const paths = devicePathsOf(ev);
+      for (const u of this.units.values()) {
+        if (u instanceof DeviceUnit && paths.includes(u.path)) this.deviceChanged(u, ev.action);
       }
+      if (ev.action === "add" && (ev.subsystem === "net" || ev.subsystem === "module")) this.retryWaitingSockets(`${ev.subsystem} ${ev.devpath} appeared`);
+    },
+    () => {
+      for (const u of this.units.values()) if (u instanceof DeviceUnit) this.deviceChanged(u, devicePresent(u.path) ? "add" : "remove");
+      this.retryWaitingSockets("rescan");
     },
     { debug: (m) => this.logger.debug(m), warning: (m) => this.logger.warning(m) },
   );
+
+  private retryWaitingSockets(why: string): void {
+    for (const u of this.units.values()) {
+      if (u instanceof SocketUnit && u.pendingPorts.length) {
+        this.logger.debug(`${why}, retrying`, u.name);
+        u.retryPending();
+      }
+    }
+  }
+
+  /** A device came or went: when it came, what it Wants (WantedBy=the device) starts. */
+  private deviceChanged(u: DeviceUnit, action: string): void {
+    const was = u.plugged;
+    u.deviceEvent(action);
+    if (!was && u.plugged) void this.enqueue(u.name, "start", "device appeared");
+  }
   private graph: GraphContext;
   private depsCache = new Map<string, Deps>();
   private refused = new Set<string>();
@@ -140,7 +162,10 @@ export class Manager implements SocketHost, ServiceHost {
     const cfg = this.loadedUnit(name);
     if (cfg.name !== name) return this.unit(cfg.name);
     let u: UnitRuntime | null = null;
-    if (cfg.loadState === "not-found") {
+    if (id.type === "device" && (cfg.loadState === "not-found" || cfg.loadState === "loaded")) {
+      u = new DeviceUnit(cfg, this);
+      this.devices.ensure();
+    } else if (cfg.loadState === "not-found") {
       if (id.type === "target" && BUILTIN_TARGETS[name]) u = new TargetUnit(cfg, this);
     } else if (cfg.loadState === "loaded") {
       const problems = cfg.socket ? verifySocket(cfg) : cfg.service ? verifyService(cfg) : [];
@@ -307,6 +332,13 @@ export class Manager implements SocketHost, ServiceHost {
 
   /** Starts default.target (which pulls in every enabled unit). */
   boot(target = "default.target"): Promise<JobResult> {
+    // Devices that units want (WantedBy=x.device): present ones start their wants now
+    // (coldplug), absent ones are watched and start them when they appear.
+    for (const name of this.graph.installed.wants.keys()) {
+      if (!name.endsWith(".device")) continue;
+      const d = this.unit(name);
+      if (d instanceof DeviceUnit && d.plugged) void this.enqueue(name, "start", "device present at start");
+    }
     return this.start(target);
   }
 

@@ -5,7 +5,7 @@
  * for the usb0 interface that the gadget's NCM function creates and binds when it appears.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as n from "../../firmware/native.ts";
 import { AF_NETLINK, SOCK_CLOEXEC, SOCK_DGRAM } from "../../firmware/sys/constants.ts";
@@ -39,7 +39,7 @@ describe("the uevent monitor on the real kernel", () => {
 
   test("loading a module gives add@/module/NAME", async () => {
     const { events } = open();
-    Bun.spawnSync(["modprobe", "-r", "cdc_acm"]);
+    Bun.spawnSync(["rmmod", "cdc_acm"]); // busybox modprobe -r does not unload it
     expect(Bun.spawnSync(["modprobe", "cdc_acm"]).exitCode).toBe(0);
     await waitFor(() => events.some((e) => e.action === "add" && e.devpath === "/module/cdc_acm" && e.subsystem === "module"), 5000, "add@/module/cdc_acm");
   });
@@ -86,6 +86,39 @@ describe("BindToDevice= waits for the interface", () => {
       expect(readFileSync("/proc/net/tcp", "utf8")).toMatch(/00000000:4E7A 00000000:0000 0A/);
     } finally {
       await daemon.stop();
+    }
+  });
+});
+
+describe("sockets started and stopped by devices (real uevents)", () => {
+  test("WantedBy=/BindsTo= a device: the socket starts when it appears and stops when it goes", async () => {
+    Bun.spawnSync(["rmmod", "cdc_acm"]);
+    const dir = mkdtempSync("/tmp/bunit-devices-");
+    const dev = "sys-module-cdc_acm.device";
+    writeFileSync(join(dir, "ondev.socket"), `[Unit]\nBindsTo=${dev}\nAfter=${dev}\n[Socket]\nListenStream=${dir}/ondev.sock\nRemoveOnStop=yes\n[Install]\nWantedBy=${dev}\n`);
+    writeFileSync(join(dir, "ondev.service"), "[Service]\nExecStart=/bin/true\n");
+    writeFileSync(join(dir, "onusb.socket"), `[Unit]\nBindsTo=sys-subsystem-net-devices-usb0.device\nAfter=sys-subsystem-net-devices-usb0.device\n[Socket]\nListenStream=${dir}/onusb.sock\n[Install]\nWantedBy=sys-subsystem-net-devices-usb0.device\n`);
+    writeFileSync(join(dir, "onusb.service"), "[Service]\nExecStart=/bin/true\n");
+    writeFileSync(join(dir, "gadget.json"), JSON.stringify({ name: "bunit-devs", vendor_id: 0x1d6b, product_id: 0x010a, functions: [{ kind: "ncm", instance: "usb0" }] }));
+    const daemon = await UsbDaemon.start(dir, join(dir, "gadget.json"), ["--log-level", "debug"]);
+    try {
+      await daemon.waitLog(/Reached default\.target/);
+      expect(existsSync(`${dir}/ondev.sock`)).toBe(false);
+      // The gadget's NCM function creates usb0 when the UDC is bound: onusb.socket starts.
+      await daemon.waitLog(/Device \/sys\/subsystem\/net\/devices\/usb0 appeared/);
+      await waitFor(() => existsSync(`${dir}/onusb.sock`), 10000, "onusb.socket listening");
+      // A module appears and goes: ondev.socket follows it.
+      expect(Bun.spawnSync(["modprobe", "cdc_acm"]).exitCode).toBe(0);
+      await waitFor(() => existsSync(`${dir}/ondev.sock`), 10000, "ondev.socket listening after modprobe");
+      const rm = Bun.spawnSync(["rmmod", "cdc_acm"]);
+      expect(`${rm.exitCode} ${rm.stderr}`).toBe("0 ");
+      await waitFor(() => !existsSync(`${dir}/ondev.sock`), 10000, "ondev.socket stopped after rmmod");
+      expect(daemon.log()).toContain("Device /sys/module/cdc_acm is gone.");
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${daemon.log().split("\n").filter((l) => !l.includes("debug")).slice(-40).join("\n")}`);
+    } finally {
+      await daemon.stop();
+      Bun.spawnSync(["modprobe", "cdc_acm"]);
     }
   });
 });
