@@ -113,7 +113,7 @@ describe("sockets started and stopped by devices (real uevents)", () => {
       const rm = Bun.spawnSync(["rmmod", "cdc_acm"]);
       expect(`${rm.exitCode} ${rm.stderr}`).toBe("0 ");
       await waitFor(() => !existsSync(`${dir}/ondev.sock`), 10000, "ondev.socket stopped after rmmod");
-      expect(daemon.log()).toContain("Device /sys/module/cdc_acm is gone.");
+      await daemon.waitLog(/Device \/sys\/module\/cdc_acm is gone\./, 5000);
     } catch (e) {
       throw new Error(`${(e as Error).message}\n${daemon.log().split("\n").filter((l) => !l.includes("debug")).slice(-40).join("\n")}`);
     } finally {

@@ -68,8 +68,8 @@ describe("the HID keyboard example on dummy_hcd", () => {
     await daemon?.stop();
   });
 
-  test("usbhid read the report descriptor from the service and made a keyboard of it", () => {
-    expect(daemon.log()).toMatch(/hid-keyboard: started/);
+  test("usbhid read the report descriptor from the service and made a keyboard of it", async () => {
+    await daemon.waitLog(/hid-keyboard: started/, 5000);
     const hidraw = readdirSync("/sys/class/hidraw").filter((h) => readFileSync(`/sys/class/hidraw/${h}/device/uevent`, "utf8").includes("HID test keyboard"));
     expect(hidraw.length).toBe(1);
     // The kernel keeps the descriptor it parsed: the 63 bytes the service sent.

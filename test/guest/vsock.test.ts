@@ -89,7 +89,7 @@ describe("vsock sockets in the QEMU board", () => {
     const got = await readAll(extra, () => false, 5000).catch((e: Error) => e.message);
     expect(got).toBe(""); // closed by bunit without a service
     // As systemd counts: the refused connection is the 41st.
-    expect(daemon.log()).toMatch(/Too many incoming connections \(41\) from source vsock:1, dropping connection\./);
+    await daemon.waitLog(/Too many incoming connections \(41\) from source vsock:1, dropping connection\./, 5000);
     extra.close();
     for (const c of held) c.close();
     await waitFor(() => (daemon.log().match(/vecho@\S+\.service: Deactivated successfully/g)?.length ?? 0) >= 70, 20000, "the held instances to end");
