@@ -12,7 +12,7 @@
  */
 import { readdirSync, readFileSync, realpathSync } from "node:fs";
 import * as n from "../native.ts";
-import { AF_NETLINK, EPOLLIN, MSG_TRUNC, SO_PASSCRED, SO_RCVBUF, SO_RCVBUFFORCE, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOL_SOCKET } from "../sys/constants.ts";
+import { AF_NETLINK, EPOLLIN, F_GETFL, F_SETFL, MSG_TRUNC, O_NONBLOCK, SO_PASSCRED, SO_RCVBUF, SO_RCVBUFFORCE, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOL_SOCKET } from "../sys/constants.ts";
 import { isErrno } from "../sys/errno.ts";
 import { parseKernelUevent, rejectSender, ueventFromSysfs, UEVENT_MAX, type Uevent } from "./uevent.ts";
 
@@ -60,6 +60,12 @@ export class UeventMonitor {
       n.close(fd);
       throw e;
     }
+    return new UeventMonitor(fd, opts);
+  }
+
+  /** A socket passed by bunit or systemd (ListenNetlink=kobject-uevent 1, LISTEN_FDS). */
+  static fromFd(fd: number, opts: MonitorOptions = {}): UeventMonitor {
+    n.fcntl(fd, F_SETFL, n.fcntl(fd, F_GETFL) | O_NONBLOCK);
     return new UeventMonitor(fd, opts);
   }
 

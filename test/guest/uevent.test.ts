@@ -122,3 +122,23 @@ describe("sockets started and stopped by devices (real uevents)", () => {
     }
   });
 });
+
+describe("ListenNetlink=kobject-uevent", () => {
+  test("the socket is created as systemd does; a real uevent activates a service that reads it with the library", async () => {
+    const dir = mkdtempSync("/tmp/bunit-kobj-");
+    writeFileSync(join(dir, "kobj.socket"), "[Socket]\nListenNetlink=kobject-uevent 1\nPassCredentials=yes\nReceiveBuffer=1M\n[Install]\nWantedBy=sockets.target\n");
+    writeFileSync(join(dir, "kobj.service"), `[Service]\nExecStart=/usr/bin/bun /opt/bunit/test/guest/uevent-service.ts ${dir}/report\n`);
+    const daemon = await UsbDaemon.start(dir);
+    try {
+      await daemon.waitLog(/Reached default\.target/);
+      expect(existsSync(`${dir}/report`)).toBe(false);
+      writeFileSync("/sys/class/net/lo/uevent", "change");
+      await waitFor(() => existsSync(`${dir}/report`) && readFileSync(`${dir}/report`, "utf8").includes("change /devices/virtual/net/lo net"), 15000, "the service to report the uevent").catch((e) => {
+        throw new Error(`${(e as Error).message}\n${daemon.log()}`);
+      });
+      expect(readFileSync(`${dir}/report`, "utf8")).toStartWith(`fd=3 name=kobj.socket protocol=${NETLINK_KOBJECT_UEVENT} passcred=1\n`);
+    } finally {
+      await daemon.stop();
+    }
+  });
+});
