@@ -21,7 +21,9 @@ export const HOST_PACKAGES = {
 async function missing(pkgs: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of pkgs) {
-    const r = await $`dpkg-query -W -f=\${Status} ${p}`.nothrow();
+    // The format goes in as one quoted argument: the shell must not expand ${Status}.
+    const format = "-f=${Status}";
+    const r = await $`dpkg-query -W ${format} ${p}`.nothrow();
     if (r.exitCode !== 0 || !r.stdout.includes("install ok installed")) out.push(p);
   }
   return out;

@@ -1,13 +1,18 @@
 /**
- * `npm run bench`: every benchmark, one table. Each row is this project's figure, the peer's
+ * `npm run bench [latency|accept|startup|usb]...`: every benchmark (or those named), one table. Each row is this project's figure, the peer's
  * figure measured in the same run on the same machine, and the ratio (ours / peer; for rates
  * higher is better, for times and sizes lower is better: the "better" column says which).
  *
+ *   Host (test/bench/host.ts): Accept=no activation latency, Accept=yes connections/s against
+ *   systemd-socket-activate, busybox inetd and xinetd; 100 sockets start time and RSS.
  *   FunctionFS bulk throughput (QEMU board, dummy_hcd): the TypeScript library against a C
  *   reference (test/bench/usb/ffs-aio-ref.c) doing the same AIO with the same depth.
  */
 import { buildImage } from "../../scripts/build-image.ts";
 import { Guest } from "../../scripts/lib/qemu.ts";
+import { ensurePackages } from "../../scripts/setup-host.ts";
+import { unpackPeers } from "./peers.ts";
+import { acceptRate, activationLatency, hundredSockets } from "./host.ts";
 
 export interface Row {
   what: string;
@@ -20,7 +25,7 @@ export interface Row {
 
 export function formatTable(rows: Row[]): string {
   const head = ["benchmark", "bunit", "peer", "ratio", "better"];
-  const body = rows.map((r) => [r.what, `${r.ours.toFixed(2)} ${r.unit}`, `${r.peer.toFixed(2)} ${r.unit} (${r.peerName})`, (r.ours / r.peer).toFixed(2), r.better]);
+  const body = rows.map((r) => [r.what, `${r.ours.toFixed(2)} ${r.unit}`, Number.isNaN(r.peer) ? r.peerName : `${r.peer.toFixed(2)} ${r.unit} (${r.peerName})`, Number.isNaN(r.peer) ? "-" : (r.ours / r.peer).toFixed(2), r.better]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(w[i]!)).join(" | ")} |`;
   return [line(head), `|${w.map((x) => "-".repeat(x + 2)).join("|")}|`, ...body.map(line)].join("\n");
@@ -45,7 +50,17 @@ async function usbThroughput(): Promise<Row[]> {
 }
 
 if (import.meta.main) {
+  // The peers come from Debian's packages: systemd-socket-activate (systemd) installed; xinetd
+  // and openbsd-inetd conflict with each other, so both are unpacked from their .debs into
+  // .cache/bench (never installed) and run from there.
+  await ensurePackages(["systemd"]);
+  await unpackPeers();
   const rows: Row[] = [];
-  rows.push(...(await usbThroughput()));
+  const only = process.argv.slice(2);
+  const want = (k: string) => only.length === 0 || only.includes(k);
+  if (want("latency")) rows.push(await activationLatency());
+  if (want("accept")) rows.push(...(await acceptRate()));
+  if (want("startup")) rows.push(...(await hundredSockets()));
+  if (want("usb")) rows.push(...(await usbThroughput()));
   console.log(formatTable(rows));
 }

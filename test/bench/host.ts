@@ -1,0 +1,211 @@
+/**
+ * Host benchmarks (this machine, loopback only), each against peers run in the same process
+ * tree on the same machine:
+ *   - Accept=no activation latency: connect until the first byte of a freshly started service's
+ *     reply; bunit (a running daemon, the service started per connection because it exits after
+ *     one reply) against systemd-socket-activate (started, then activated, per round).
+ *   - Accept=yes connections per second, a trivial inetd-style service (/bin/echo): bunit,
+ *     systemd-socket-activate --accept --inetd, openbsd-inetd, xinetd. (busybox inetd: Debian
+ *     builds busybox without it; s6-tcpserver: s6-networking is not packaged in Debian 12.)
+ *   - 100 sockets: time from daemon start until all listen, and the daemon's RSS then; peer:
+ *     systemd-socket-activate with 100 -l options.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { testBinary } from "../support/harness.ts";
+import { repoRoot } from "../../scripts/lib/paths.ts";
+import type { Row } from "./run.ts";
+import { peerRoot } from "./peers.ts";
+
+const bun = process.execPath;
+const cli = join(repoRoot, "firmware/cli.ts");
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Whether every port listens on IPv4 (one read of /proc/net/tcp). */
+function allListening(ports: number[]): boolean {
+  const tcp = readFileSync("/proc/net/tcp", "utf8");
+  return ports.every((port) => tcp.includes(`:${port.toString(16).toUpperCase().padStart(4, "0")} 00000000:0000 0A`));
+}
+const listening = (port: number) => allListening([port]);
+async function until(pred: () => boolean, ms = 10000, what = "condition"): Promise<void> {
+  const end = performance.now() + ms;
+  while (!pred()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(2);
+  }
+}
+
+/** Connects, returns ms until the first byte (and reads to EOF). */
+function firstByte(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let first = -1;
+    Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open() {},
+        data() {
+          if (first < 0) first = performance.now() - t0;
+        },
+        close() {
+          first >= 0 ? resolve(first) : reject(new Error("closed without data"));
+        },
+        error(_s, e) {
+          reject(e);
+        },
+        connectError(_s, e) {
+          reject(e);
+        },
+      },
+    }).catch(reject);
+  });
+}
+
+/** Connections per second: `conc` clients in a loop for `seconds`, each reading to EOF. */
+async function connRate(port: number, seconds = 4, conc = 8): Promise<number> {
+  let done = 0;
+  const stop = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (performance.now() < stop) {
+        await firstByte(port);
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * systemd's default limits (TriggerLimitBurst=200 and PollLimitBurst=150 per 2 s for
+ * Accept=yes) cap a socket at 75 connections/s; the peers have no such limits, so the rate
+ * benchmark turns them off. (With the defaults bunit measures ~75 conn/s, as systemd would.)
+ */
+const LIMITS_OFF = "TriggerLimitIntervalSec=0\nPollLimitIntervalSec=0\n";
+
+let nextPort = 21000 + (process.pid % 1000) * 10;
+const port = () => nextPort++;
+
+function unitsDir(files: Record<string, string>): string {
+  const d = mkdtempSync(join(tmpdir(), "bunit-bench-"));
+  for (const [k, v] of Object.entries(files)) writeFileSync(join(d, k), v);
+  return d;
+}
+
+async function bunitDaemon(dir: string, ports: number[]): Promise<{ proc: Bun.Subprocess; startMs: number }> {
+  const t0 = performance.now();
+  const proc = Bun.spawn([bun, cli, "daemon", "--units", dir, "--log-level", "warning"], { stdout: "ignore", stderr: "ignore" });
+  await until(() => allListening(ports), 20000, "bunit's sockets");
+  return { proc, startMs: performance.now() - t0 };
+}
+
+async function stop(p: Bun.Subprocess): Promise<void> {
+  p.kill("SIGTERM");
+  await p.exited;
+}
+
+export async function activationLatency(rounds = 30): Promise<Row> {
+  const reply = await testBinary("reply-once");
+  const p1 = port();
+  const d = await bunitDaemon(unitsDir({ "lat.socket": `[Socket]\nListenStream=127.0.0.1:${p1}\n[Install]\nWantedBy=sockets.target\n`, "lat.service": `[Unit]\n# One start per measurement: no start limit.\nStartLimitIntervalSec=0\n[Service]\nExecStart=${reply}\n` }), [p1]);
+  const ours: number[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      ours.push(await firstByte(p1));
+      await until(() => listening(p1), 5000, "listening again");
+      await Bun.sleep(20); // the service exited; the socket is back to listening
+    }
+  } finally {
+    await stop(d.proc);
+  }
+  const peer: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const p2 = port();
+    const sa = Bun.spawn(["systemd-socket-activate", "-l", `127.0.0.1:${p2}`, reply], { stdout: "ignore", stderr: "ignore" });
+    await until(() => listening(p2), 5000, "systemd-socket-activate");
+    peer.push(await firstByte(p2));
+    await sa.exited;
+  }
+  return { what: "Accept=no activation latency (median, connect to first byte)", ours: median(ours), peer: median(peer), peerName: "systemd-socket-activate", unit: "ms", better: "lower" };
+}
+
+export async function acceptRate(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const pb = port();
+  const d = await bunitDaemon(unitsDir({ "rate.socket": `[Socket]\nListenStream=127.0.0.1:${pb}\nAccept=yes\nMaxConnections=256\n${LIMITS_OFF}[Install]\nWantedBy=sockets.target\n`, "rate@.service": "[Service]\nExecStart=/bin/echo x\nStandardInput=socket\n" }), [pb]);
+  let ours: number;
+  try {
+    await connRate(pb, 1);
+    ours = await connRate(pb);
+  } finally {
+    await stop(d.proc);
+  }
+  const peers: { name: string; start: (p: number, dir: string) => Bun.Subprocess | null }[] = [
+    { name: "systemd-socket-activate --accept", start: (p) => Bun.spawn(["systemd-socket-activate", "--accept", "--inetd", "-l", `127.0.0.1:${p}`, "/bin/echo", "x"], { stdout: "ignore", stderr: "ignore" }) },
+    {
+      // busybox inetd would be the smaller peer, but Debian builds busybox without it.
+      name: "openbsd-inetd",
+      start: (p, dir) => {
+        writeFileSync(join(dir, "inetd.conf"), `127.0.0.1:${p} stream tcp nowait root /bin/echo echo x\n`);
+        return Bun.spawn([join(peerRoot("openbsd-inetd"), "usr/sbin/inetd"), "-d", "-R", "1000000", join(dir, "inetd.conf")], { stdout: "ignore", stderr: "ignore" });
+      },
+    },
+    {
+      name: "xinetd",
+      start: (p, dir) => {
+        writeFileSync(join(dir, "xinetd.conf"), `defaults\n{\n instances = UNLIMITED\n cps = 100000 1\n}\nservice bench\n{\n type = UNLISTED\n socket_type = stream\n protocol = tcp\n port = ${p}\n bind = 127.0.0.1\n wait = no\n user = root\n server = /bin/echo\n server_args = x\n instances = UNLIMITED\n per_source = UNLIMITED\n cps = 100000 1\n}\n`);
+        return Bun.spawn([join(peerRoot("xinetd"), "usr/sbin/xinetd"), "-dontfork", "-f", join(dir, "xinetd.conf")], { stdout: "ignore", stderr: "ignore" });
+      },
+    },
+  ];
+  for (const peer of peers) {
+    const p = port();
+    const dir = mkdtempSync(join(tmpdir(), "bunit-bench-peer-"));
+    const proc = peer.start(p, dir);
+    if (!proc) {
+      rows.push({ what: "Accept=yes connections/s, /bin/echo per connection", ours, peer: NaN, peerName: `${peer.name} (not installed)`, unit: "conn/s", better: "higher" });
+      continue;
+    }
+    try {
+      await until(() => listening(p), 10000, peer.name);
+      await connRate(p, 1);
+      rows.push({ what: "Accept=yes connections/s, /bin/echo per connection", ours, peer: await connRate(p), peerName: peer.name, unit: "conn/s", better: "higher" });
+    } finally {
+      await stop(proc);
+    }
+  }
+  return rows;
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export async function hundredSockets(): Promise<Row[]> {
+  const ports = Array.from({ length: 100 }, port);
+  const files: Record<string, string> = {};
+  ports.forEach((p, i) => {
+    files[`s${i}.socket`] = `[Socket]\nListenStream=127.0.0.1:${p}\n[Install]\nWantedBy=sockets.target\n`;
+    files[`s${i}.service`] = "[Service]\nExecStart=/bin/true\n";
+  });
+  const d = await bunitDaemon(unitsDir(files), ports);
+  await Bun.sleep(300);
+  const ourRss = rssMiB(d.proc.pid);
+  await stop(d.proc);
+  const peerPorts = Array.from({ length: 100 }, port);
+  const t0 = performance.now();
+  const sa = Bun.spawn(["systemd-socket-activate", ...peerPorts.flatMap((p) => ["-l", `127.0.0.1:${p}`]), "/bin/true"], { stdout: "ignore", stderr: "ignore" });
+  await until(() => allListening(peerPorts), 20000, "systemd-socket-activate's 100 sockets");
+  const peerMs = performance.now() - t0;
+  await Bun.sleep(300);
+  const peerRss = rssMiB(sa.pid);
+  await stop(sa);
+  return [
+    { what: "100 sockets: start until all listen", ours: d.startMs, peer: peerMs, peerName: "systemd-socket-activate -l x100", unit: "ms", better: "lower" },
+    { what: "100 sockets: RSS of the daemon", ours: ourRss, peer: peerRss, peerName: "systemd-socket-activate -l x100", unit: "MiB", better: "lower" },
+  ];
+}
