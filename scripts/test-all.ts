@@ -57,7 +57,7 @@ try {
   await step("native module", () => buildNative());
   await step("typecheck (tsc --noEmit, strict)", () => $({ cwd: repoRoot, stdio: "inherit" })`${join(repoRoot, "node_modules/.bin/tsc")} --noEmit -p .`);
   if (tiers.includes("unit")) await step("unit tests", () => bunTest(["firmware", "scripts"]));
-  if (tiers.includes("host")) await step("host tests (real sockets and processes)", () => bunTest(["test/activation"]));
+  if (tiers.includes("host")) await step("host tests (real sockets and processes, robustness)", () => bunTest(["test/activation", "test/robustness"]));
   if (tiers.includes("guest")) {
     await step("image builds (every board; arm64 boot under emulation)", () => bunTest(["test/images"]));
     const { runGuestTier } = await import("../test/guest/run.ts");

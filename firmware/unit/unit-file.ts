@@ -26,6 +26,8 @@ export interface LoadedUnit {
   socket?: SocketConfig;
   service?: ServiceConfig;
   diagnostics: Diagnostic[];
+  /** Where each directive was last assigned (file and line), for messages about the whole unit. */
+  keyLines: Record<string, { file: string; line: number }>;
   /** "Wants" and "Requires" from NAME.wants/ and NAME.requires/ directories. */
   dirWants: string[];
   dirRequires: string[];
@@ -61,7 +63,7 @@ export function buildUnit(input: BuildInput): LoadedUnit {
   const out: LoadedUnit = {
     name: input.name, id, fragmentPath: input.fragmentPath, dropinPaths: input.dropins.map((d) => d.file),
     aliases: input.aliases ?? [], loadState: "loaded", unit: newUnitSection(), install: newInstallSection(),
-    diagnostics: [], dirWants: input.dirWants ?? [], dirRequires: input.dirRequires ?? [],
+    diagnostics: [], keyLines: {}, dirWants: input.dirWants ?? [], dirRequires: input.dirRequires ?? [],
   };
   if (id.type === "socket") out.socket = newSocketConfig();
   if (id.type === "service") out.service = newServiceConfig();
@@ -87,6 +89,7 @@ export function buildUnit(input: BuildInput): LoadedUnit {
       const a = raw.section === "Service" && MOVED_TO_UNIT.has(raw.key) ? { ...raw, section: "Unit" } : raw;
       const list = bySection.get(a.section) ?? [];
       list.push(a);
+      out.keyLines[a.key] = { file: f.file, line: a.line };
       bySection.set(a.section, list);
     }
   }

@@ -8,8 +8,12 @@ import { instantiate, parseUnitName, withType } from "./unit-name.ts";
 import { effectiveType } from "../service/service-config.ts";
 import type { ListenPort, SocketConfig } from "../socket/socket-config.ts";
 
+/** A diagnostic about the unit; with a key, it points at the line that last set that directive. */
 function at(u: LoadedUnit, message: string, level: Diagnostic["level"] = "error", key?: string, line?: number): Diagnostic {
-  return { level, file: u.fragmentPath ?? u.name, message, ...(key ? { key } : {}), ...(line ? { line } : {}) };
+  const where = key ? u.keyLines?.[key] : undefined;
+  const file = where?.file ?? u.fragmentPath ?? u.name;
+  const l = line ?? where?.line;
+  return { level, file, message, ...(key ? { key } : {}), ...(l ? { line: l } : {}) };
 }
 
 /** A port that accept() works on: stream or seqpacket sockets (not netlink, FIFOs, ...). */

@@ -19,6 +19,7 @@
  *   direction = "in"
  *   type = "bulk"
  */
+import { tomlSyntaxMessage } from "../lib/toml-line.ts";
 
 export type Speed = "full" | "high" | "super";
 export const SPEEDS: readonly Speed[] = ["full", "high", "super"];
@@ -218,8 +219,11 @@ function perSpeed(p: Problems, path: string, v: unknown, dflt: Record<Speed, num
   };
 }
 
+/** A key as it appears in a path: quoted when it is not a plain name (spaces, control characters). */
+const keyText = (k: string) => (/^[\w-]+$/.test(k) ? k : JSON.stringify(k));
+
 function unknown(p: Problems, path: string, o: Obj, allowed: string[]): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) p.add(path ? `${path}.${k}` : k, "unknown setting");
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) p.add(path ? `${path}.${keyText(k)}` : keyText(k), "unknown setting");
 }
 
 function endpoint(p: Problems, path: string, v: unknown, speeds: Speed[]): EndpointSpec | null {
@@ -238,13 +242,13 @@ function endpoint(p: Problems, path: string, v: unknown, speeds: Speed[]): Endpo
     if (v.direction !== undefined && v.direction !== direction) p.add(`${path}.direction`, `contradicts address 0x${a.toString(16)}`);
   } else {
     number = num(p, `${path}.number`, v.number, 1, 15);
-    if (v.direction !== "in" && v.direction !== "out") p.add(`${path}.direction`, `must be "in" or "out", not ${JSON.stringify(v.direction)}`);
+    if (v.direction !== "in" && v.direction !== "out") p.add(`${path}.direction`, v.direction === undefined ? `missing ("in" or "out")` : `must be "in" or "out", not ${JSON.stringify(v.direction)}`);
     direction = v.direction === "in" ? "in" : "out";
   }
   if (number === 0) p.add(path, "endpoint 0 is the control endpoint; use 1..15");
   const type = v.type as EndpointType;
   if (!["bulk", "interrupt", "isochronous"].includes(type)) {
-    p.add(`${path}.type`, `must be "bulk", "interrupt" or "isochronous", not ${JSON.stringify(v.type)}${v.type === "control" ? " (control endpoints other than ep0 are not supported by FunctionFS)" : ""}`);
+    p.add(`${path}.type`, `${v.type === undefined ? "missing: it must be" : "must be"} "bulk", "interrupt" or "isochronous"${v.type === undefined ? "" : `, not ${JSON.stringify(v.type)}`}${v.type === "control" ? " (control endpoints other than ep0 are not supported by FunctionFS)" : ""}`);
     return null;
   }
   const maxPacket = perSpeed(p, `${path}.max_packet`, v.max_packet, DEFAULT_MAX_PACKET[type], 1, 1024);
@@ -519,7 +523,7 @@ export function parseFunctionSpec(text: string, source: string): FunctionSpec {
   try {
     doc = source.endsWith(".json") ? JSON.parse(text) : Bun.TOML.parse(text);
   } catch (e) {
-    throw new SpecError(source, [`${source.endsWith(".json") ? "JSON" : "TOML"} syntax: ${(e as Error).message}`]);
+    throw new SpecError(source, [source.endsWith(".json") ? `JSON syntax: ${(e as Error).message}` : tomlSyntaxMessage(text, e)]);
   }
   return validateFunctionSpec(doc, source);
 }

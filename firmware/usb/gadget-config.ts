@@ -24,6 +24,7 @@
  *
  * Every problem is reported with its key ("functions[1].instance: ..."), all at once.
  */
+import { tomlSyntaxMessage } from "../lib/toml-line.ts";
 
 export interface GadgetFunction {
   kind: string;
@@ -216,7 +217,7 @@ export function parseGadgetFile(text: string, file: string): GadgetConfig {
   try {
     doc = file.endsWith(".json") ? JSON.parse(text) : Bun.TOML.parse(text);
   } catch (e) {
-    throw new GadgetConfigError(file, [`cannot parse: ${(e as Error).message}`]);
+    throw new GadgetConfigError(file, [file.endsWith(".json") ? `JSON syntax: ${(e as Error).message}` : tomlSyntaxMessage(text, e)]);
   }
   // A board configuration: its [gadget] table.
   if (isObj(doc) && isObj(doc.gadget) && "kernel" in doc) return validateGadgetConfig(doc.gadget, file, "gadget");

@@ -79,7 +79,7 @@ describe("gadget configuration", () => {
   });
 
   test("a file that is not TOML is an error naming the file", () => {
-    expect(() => parseGadgetFile("vendor_id = = 1", "/etc/bunit/gadget.toml")).toThrow(/\/etc\/bunit\/gadget.toml: invalid gadget configuration:\n {2}cannot parse/);
+    expect(() => parseGadgetFile("vendor_id = = 1", "/etc/bunit/gadget.toml")).toThrow(/\/etc\/bunit\/gadget.toml: invalid gadget configuration:\n {2}TOML syntax \(line 1\): /);
   });
 });
 

@@ -1,0 +1,33 @@
+/**
+ * Bun's TOML parser reports errors without a usable line number. This finds the first line at
+ * which the document stops parsing: the smallest prefix of lines that fails while every shorter
+ * prefix parses (a construct spanning lines, such as a multi-line array, points at its start).
+ */
+export function tomlErrorLine(text: string): number | null {
+  const lines = text.split("\n");
+  const fails = (k: number) => {
+    try {
+      Bun.TOML.parse(lines.slice(0, k).join("\n"));
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  if (!fails(lines.length)) return null;
+  // Binary search for the first failing prefix, then step back over a run of failures that a
+  // later line would not fix (prefix failures are not monotonic across multi-line values).
+  let lo = 1;
+  let hi = lines.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (fails(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** "TOML syntax (line 4): ..." for a parse error of `text`. */
+export function tomlSyntaxMessage(text: string, e: unknown): string {
+  const line = tomlErrorLine(text);
+  return `TOML syntax${line ? ` (line ${line})` : ""}: ${(e as Error).message.replace(/^TOML Parse error: /, "")}`;
+}
