@@ -1,0 +1,42 @@
+/**
+ * SIGKILL of an Accept=no service while connections wait in the listening socket's backlog:
+ * the socket returns to listening, sees the waiting connections and starts the service again;
+ * every connection the kernel had accepted gets its answer.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { connect } from "node:net";
+import type { ServiceUnit } from "../../firmware/service/service-unit.ts";
+import { testBinary, TestDaemon, waitFor } from "../support/harness.ts";
+
+function ask(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = "";
+    const s = connect(path);
+    s.on("data", (d) => (got += d));
+    s.on("end", () => resolve(got));
+    s.on("error", reject);
+  });
+}
+
+describe("SIGKILL of a service with connections waiting", () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    const reply = await testBinary("reply-once");
+    d = await TestDaemon.start({
+      "k.socket": "[Socket]\nListenStream=@DIR@/k.sock\n[Install]\nWantedBy=sockets.target\n",
+      // The first start hangs without accepting (it is the one killed); later ones answer one connection each.
+      "k.service": `[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/sh -c 'if [ -e @DIR@/armed ]; then exec ${reply}; fi; touch @DIR@/armed; exec sleep 60'\n`,
+    });
+  });
+  afterAll(() => d?.stop());
+
+  test("the waiting connections are served by the next start", async () => {
+    const answers = Array.from({ length: 3 }, () => ask(d.path("k.sock")));
+    await waitFor(() => (d.unit("k.service") as ServiceUnit).mainPid !== null && existsSync(d.path("armed")), 5000, "the first start to hang");
+    process.kill((d.unit("k.service") as ServiceUnit).mainPid!, "SIGKILL");
+    expect(await Promise.all(answers)).toEqual(["x", "x", "x"]);
+    expect(d.messages("k.service").some((m) => m.includes("status=9/KILL"))).toBe(true);
+    expect(d.sub("k.socket")).not.toBe("failed");
+  }, 20000);
+});
