@@ -209,3 +209,33 @@ export async function hundredSockets(): Promise<Row[]> {
     { what: "100 sockets: RSS of the daemon", ours: ourRss, peer: peerRss, peerName: "systemd-socket-activate -l x100", unit: "MiB", better: "lower" },
   ];
 }
+
+/** Kernel-format uevents like the ones a gadget board sees (net, usb, module, tty). */
+function ueventCorpus(n: number): Uint8Array[] {
+  const kinds = [
+    (i: number) => ["add@/devices/virtual/net/usb" + (i % 4), "ACTION=add", `DEVPATH=/devices/virtual/net/usb${i % 4}`, "SUBSYSTEM=net", `INTERFACE=usb${i % 4}`, `IFINDEX=${i % 90}`, `SEQNUM=${1000 + i}`],
+    (i: number) => [`change@/devices/platform/dummy_hcd.0/usb1/1-${i % 8}`, "ACTION=change", `DEVPATH=/devices/platform/dummy_hcd.0/usb1/1-${i % 8}`, "SUBSYSTEM=usb", "DEVTYPE=usb_device", "PRODUCT=1d6b/104/100", "TYPE=0/0/0", "BUSNUM=001", `DEVNUM=00${i % 8}`, `SEQNUM=${2000 + i}`, "DEVNAME=bus/usb/001/002", "MAJOR=189", "MINOR=1"],
+    (i: number) => [`add@/module/mod${i % 16}`, "ACTION=add", `DEVPATH=/module/mod${i % 16}`, "SUBSYSTEM=module", `SEQNUM=${3000 + i}`],
+  ];
+  return Array.from({ length: n }, (_, i) => new TextEncoder().encode(kinds[i % kinds.length]!(i).join("\0") + "\0"));
+}
+
+export async function ueventParseRate(): Promise<Row> {
+  const { parseKernelUevent } = await import("../../firmware/uevent/uevent.ts");
+  const msgs = ueventCorpus(3000);
+  const rounds = 100;
+  for (const m of msgs) parseKernelUevent(m); // warm-up
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) for (const m of msgs) parseKernelUevent(m);
+  const ours = (msgs.length * rounds) / ((performance.now() - t0) / 1000);
+  // The C reference over the same messages.
+  const dir = mkdtempSync(join(tmpdir(), "bunit-bench-uevent-"));
+  const framed = msgs.flatMap((m) => [new Uint8Array(new Uint32Array([m.length]).buffer), m]);
+  writeFileSync(join(dir, "corpus"), Buffer.concat(framed));
+  const ref = join(dir, "uevent-parse-ref");
+  const cc = Bun.spawnSync(["cc", "-O2", "-o", ref, join(repoRoot, "test/bench/uevent-parse-ref.c")]);
+  if (cc.exitCode !== 0) throw new Error(`building the C reference: ${cc.stderr}`);
+  const out = Bun.spawnSync([ref, join(dir, "corpus"), String(rounds * 10)]).stdout.toString().trim().split(" ");
+  if (out[1] !== "0") throw new Error(`the C reference rejected ${out[1]} messages`);
+  return { what: "uevent parse and validate rate (kernel format)", ours, peer: Number(out[0]), peerName: "C reference, same checks", unit: "msg/s", better: "higher" };
+}

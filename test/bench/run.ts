@@ -1,5 +1,5 @@
 /**
- * `npm run bench [latency|accept|startup|usb]...`: every benchmark (or those named), one table. Each row is this project's figure, the peer's
+ * `npm run bench [latency|accept|startup|uevent|usb]...`: every benchmark (or those named), one table. Each row is this project's figure, the peer's
  * figure measured in the same run on the same machine, and the ratio (ours / peer; for rates
  * higher is better, for times and sizes lower is better: the "better" column says which).
  *
@@ -12,7 +12,7 @@ import { buildImage } from "../../scripts/build-image.ts";
 import { Guest } from "../../scripts/lib/qemu.ts";
 import { ensurePackages } from "../../scripts/setup-host.ts";
 import { unpackPeers } from "./peers.ts";
-import { acceptRate, activationLatency, hundredSockets } from "./host.ts";
+import { acceptRate, activationLatency, hundredSockets, ueventParseRate } from "./host.ts";
 
 export interface Row {
   what: string;
@@ -61,6 +61,7 @@ if (import.meta.main) {
   if (want("latency")) rows.push(await activationLatency());
   if (want("accept")) rows.push(...(await acceptRate()));
   if (want("startup")) rows.push(...(await hundredSockets()));
+  if (want("uevent")) rows.push(await ueventParseRate());
   if (want("usb")) rows.push(...(await usbThroughput()));
   console.log(formatTable(rows));
 }
