@@ -5,19 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { connect } from "node:net";
 import type { ServiceUnit } from "../../firmware/service/service-unit.ts";
-import { testBinary, TestDaemon, waitFor } from "../support/harness.ts";
-
-function ask(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = "";
-    const s = connect(path);
-    s.on("data", (d) => (got += d));
-    s.on("end", () => resolve(got));
-    s.on("error", reject);
-  });
-}
+import { request, testBinary, TestDaemon, waitFor } from "../support/harness.ts";
 
 describe("SIGKILL of a service with connections waiting", () => {
   let d: TestDaemon;
@@ -32,7 +21,7 @@ describe("SIGKILL of a service with connections waiting", () => {
   afterAll(() => d?.stop());
 
   test("the waiting connections are served by the next start", async () => {
-    const answers = Array.from({ length: 3 }, () => ask(d.path("k.sock")));
+    const answers = Array.from({ length: 3 }, () => request({ unix: d.path("k.sock") }, "", 15000));
     await waitFor(() => (d.unit("k.service") as ServiceUnit).mainPid !== null && existsSync(d.path("armed")), 5000, "the first start to hang");
     process.kill((d.unit("k.service") as ServiceUnit).mainPid!, "SIGKILL");
     expect(await Promise.all(answers)).toEqual(["x", "x", "x"]);

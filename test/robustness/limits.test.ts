@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { TestDaemon, waitFor } from "../support/harness.ts";
+import { request, TestDaemon, waitFor } from "../support/harness.ts";
 
 const fdCount = () => readdirSync("/proc/self/fd").length;
 const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]) / 1024;
@@ -17,16 +17,6 @@ const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync("/proc/self/statu
 function open(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect(path, () => resolve(s));
-    s.on("error", reject);
-  });
-}
-
-function ask(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = "";
-    const s = connect(path);
-    s.on("data", (d) => (got += d));
-    s.on("end", () => resolve(got));
     s.on("error", reject);
   });
 }
@@ -63,7 +53,7 @@ describe("robustness under load", () => {
     const clients = await round(400);
     // Meanwhile another socket of the same daemon answers at once.
     const t0 = performance.now();
-    expect(await ask(d.path("other.sock"))).toBe("pong\n");
+    expect(await request({ unix: d.path("other.sock") })).toBe("pong\n");
     const answerMs = performance.now() - t0;
     expect(answerMs).toBeLessThan(2000);
     await waitFor(() => d.socket("flood.socket").connections.nRefused > 300, 10000, "refusals");
