@@ -9,7 +9,7 @@ import type { ExecCommand } from "../unit/exec-command.ts";
 import type { ExitInfo, ProcessSpawner, SpawnedProcess, SpawnSpec } from "../service/spawn.ts";
 import type { SystemLookups } from "./exec-spec.ts";
 import { ExecSetupError } from "./exec-spec.ts";
-import { signalName } from "../sys/constants.ts";
+import { SIGNALS, signalName } from "../sys/constants.ts";
 import { exitStatusName } from "../unit/values.ts";
 
 export type ActiveState = "active" | "reloading" | "inactive" | "failed" | "activating" | "deactivating" | "maintenance";
@@ -166,6 +166,59 @@ export class CommandChain {
       }
     }
     if (!this.cancelled) this.done({ ok: true });
+  }
+}
+
+/** The control chain a unit runs now, and where its outcome goes (a signal state redirects it). */
+export interface ControlRun {
+  chain: CommandChain;
+  next: (o: ChainOutcome) => void;
+}
+
+/**
+ * A unit's control process slot (ExecStartPre=, ExecStop=, ...): one chain at a time; its
+ * outcome reaches `next` unless the chain was dropped or replaced meanwhile; its timeout runs on
+ * the unit's timer; dropping it kills what is left of its process group.
+ */
+export class ControlSlot {
+  current: ControlRun | null = null;
+
+  constructor(
+    private readonly killer: ProcessKiller,
+    private readonly timer: UnitTimer,
+  ) {}
+
+  /** Drops any running chain, then starts the one `make` builds around the completion callback. */
+  run(make: (done: (o: ChainOutcome) => void) => CommandChain, next: (o: ChainOutcome) => void, timeoutUsec: number, onTimeout: () => void): void {
+    this.drop();
+    const run: ControlRun = { chain: undefined as unknown as CommandChain, next };
+    run.chain = make((o) => {
+      if (this.current !== run) return;
+      this.current = null;
+      this.timer.cancel();
+      run.next(o);
+    });
+    this.current = run;
+    this.timer.arm(timeoutUsec, () => {
+      if (this.current === run) onTimeout();
+    });
+    run.chain.start();
+  }
+
+  /** Forgets the running chain, killing whatever is left of it. */
+  drop(): void {
+    const ctl = this.current;
+    if (!ctl) return;
+    this.current = null;
+    const pid = ctl.chain.pid;
+    ctl.chain.cancel();
+    if (pid !== null) {
+      try {
+        this.killer.kill(pid, SIGNALS.SIGKILL!, true);
+      } catch {
+        /* gone */
+      }
+    }
   }
 }
 

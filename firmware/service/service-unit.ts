@@ -6,7 +6,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { RateLimit } from "../core/rate-limit.ts";
 import { buildSpawnSpec } from "../core/exec-spec.ts";
-import { CommandChain, describeExit, exitResult, isCleanExit, UnitRuntime, UnitTimer, type ActiveState, type ChainOutcome, type UnitHost } from "../core/unit-runtime.ts";
+import { CommandChain, ControlSlot, describeExit, exitResult, isCleanExit, UnitRuntime, UnitTimer, type ActiveState, type ChainOutcome, type UnitHost } from "../core/unit-runtime.ts";
 import type { ExecCommand } from "../unit/exec-command.ts";
 import type { LoadedUnit } from "../unit/unit-file.ts";
 import { evaluateConditions, type ConditionEnv } from "../unit/conditions.ts";
@@ -38,7 +38,7 @@ export class ServiceUnit extends UnitRuntime {
   /** An Accept=yes connection owned by this instance. */
   connection: AcceptedConnection | null = null;
   private main: SpawnedProcess | null = null;
-  private control: { chain: CommandChain; next: (o: ChainOutcome) => void } | null = null;
+  private readonly control: ControlSlot;
   private readonly timer: UnitTimer;
   private readonly restartTimer: UnitTimer;
   private startLimit: RateLimit;
@@ -49,6 +49,7 @@ export class ServiceUnit extends UnitRuntime {
     super(config, host);
     this.timer = new UnitTimer(host.clock);
     this.restartTimer = new UnitTimer(host.clock);
+    this.control = new ControlSlot(host.killer, this.timer);
     this.startLimit = new RateLimit(config.unit.startLimitIntervalUsec ?? 10e6, config.unit.startLimitBurst ?? 5);
   }
 
@@ -310,12 +311,12 @@ export class ServiceUnit extends UnitRuntime {
       case "stop-sigterm":
       case "stop-sigkill":
       case "stop-watchdog":
-        if (!this.control) return this.enterStopPost("success");
+        if (!this.control.current) return this.enterStopPost("success");
         return;
       case "final-sigterm":
       case "final-sigkill":
       case "final-watchdog":
-        if (!this.control) return this.enterDead("success");
+        if (!this.control.current) return this.enterDead("success");
         return;
       default:
         return;
@@ -355,7 +356,7 @@ export class ServiceUnit extends UnitRuntime {
     const proceed = () => (state.startsWith("stop") ? this.enterStopPost("success") : this.enterDead("success"));
     const targets: { pid: number; group: boolean }[] = [];
     if (this.main && k.killMode !== "none") targets.push({ pid: this.main.pid, group: k.killMode === "control-group" || (k.killMode === "mixed" && sigkill) });
-    const ctl = this.control;
+    const ctl = this.control.current;
     if (ctl && ctl.chain.pid !== null && k.killMode !== "none") targets.push({ pid: ctl.chain.pid, group: k.killMode !== "process" });
     if (targets.length === 0 || (sigkill && !k.sendSIGKILL)) {
       this.dropControl();
@@ -458,7 +459,6 @@ export class ServiceUnit extends UnitRuntime {
     onTimeout: () => void,
     asMain?: { fds: number[]; names: string[]; connection?: number; own: Record<string, string>; main: true },
   ): void {
-    this.dropControl();
     const own: Record<string, string> = { INVOCATION_ID: this.invocationId, ...(asMain?.own ?? {}) };
     if (this.mainPid !== null) own.MAINPID = String(this.mainPid);
     if (this.mainExit) {
@@ -466,52 +466,35 @@ export class ServiceUnit extends UnitRuntime {
       own.EXIT_CODE = this.mainExit.signal !== null ? "killed" : "exited";
       own.EXIT_STATUS = this.mainExit.signal !== null ? String(this.mainExit.signal) : String(this.mainExit.code);
     }
-    const chain = new CommandChain(
-      this.host,
-      this.log,
-      label,
-      cmds,
-      (cmd) =>
-        buildSpawnSpec({
-          command: cmd, exec: this.cfg.exec, fds: asMain?.fds ?? [], fdNames: asMain?.names ?? [],
-          connectionFd: asMain?.connection ?? (this.connection && this.cfg.exec.standardInput?.kind === "socket" ? this.connection.fd : undefined),
-          own, nonBlocking: this.cfg.nonBlocking, daemonEnv: this.host.daemonEnv, managerEnv: this.host.managerEnv,
-        }, this.host.lookups),
-      (stream, line, pid) => this.output(stream, line, pid),
-      (o) => {
-        const ctl = this.control;
-        if (!ctl || ctl.chain !== chain) return;
-        this.control = null;
-        this.timer.cancel();
-        ctl.next(o);
-      },
+    this.control.run(
+      (done) =>
+        new CommandChain(
+          this.host,
+          this.log,
+          label,
+          cmds,
+          (cmd) =>
+            buildSpawnSpec({
+              command: cmd, exec: this.cfg.exec, fds: asMain?.fds ?? [], fdNames: asMain?.names ?? [],
+              connectionFd: asMain?.connection ?? (this.connection && this.cfg.exec.standardInput?.kind === "socket" ? this.connection.fd : undefined),
+              own, nonBlocking: this.cfg.nonBlocking, daemonEnv: this.host.daemonEnv, managerEnv: this.host.managerEnv,
+            }, this.host.lookups),
+          (stream, line, pid) => this.output(stream, line, pid),
+          done,
+        ),
+      next,
+      timeoutUsec,
+      onTimeout,
     );
-    const ctl = { chain, next };
-    this.control = ctl;
-    this.timer.arm(timeoutUsec, () => {
-      if (this.control === ctl) onTimeout();
-    });
-    chain.start();
   }
 
   private dropControl(): void {
-    const ctl = this.control;
-    if (!ctl) return;
-    this.control = null;
-    const pid = ctl.chain.pid;
-    ctl.chain.cancel();
-    if (pid !== null) {
-      try {
-        this.host.killer.kill(pid, SIGNALS.SIGKILL!, true);
-      } catch {
-        /* gone */
-      }
-    }
+    this.control.drop();
   }
 
   /** PIDs bunit tracks for this service (main and control). */
   pids(): number[] {
-    return [this.main?.pid, this.control?.chain.pid].filter((p): p is number => typeof p === "number");
+    return [this.main?.pid, this.control.current?.chain.pid].filter((p): p is number => typeof p === "number");
   }
 
   override dispose(): void {

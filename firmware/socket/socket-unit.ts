@@ -6,7 +6,7 @@ import * as n from "../native.ts";
 import * as C from "../sys/constants.ts";
 import { RateLimit } from "../core/rate-limit.ts";
 import { buildSpawnSpec, resolveCredentials, ExecSetupError } from "../core/exec-spec.ts";
-import { CommandChain, UnitRuntime, UnitTimer, type ActiveState, type ChainOutcome, type UnitHost } from "../core/unit-runtime.ts";
+import { CommandChain, ControlSlot, UnitRuntime, UnitTimer, type ActiveState, type ChainOutcome, type UnitHost } from "../core/unit-runtime.ts";
 import type { ExecCommand } from "../unit/exec-command.ts";
 import type { LoadedUnit } from "../unit/unit-file.ts";
 import { portAccepts, socketServiceName, symlinkTarget } from "../unit/unit-verify.ts";
@@ -48,7 +48,7 @@ export class SocketUnit extends UnitRuntime {
   ports: OpenedPort[] = [];
   readonly connections: ConnectionTracker;
   /** The running control process chain and what to do when it ends. */
-  private control: { chain: CommandChain; next: (o: ChainOutcome) => void } | null = null;
+  private readonly control: ControlSlot;
   private readonly timer: UnitTimer;
   private readonly deferTimer: UnitTimer;
   private triggerLimit: RateLimit;
@@ -63,6 +63,7 @@ export class SocketUnit extends UnitRuntime {
     this.startLimit = new RateLimit(config.unit.startLimitIntervalUsec ?? 10e6, config.unit.startLimitBurst ?? 5);
     this.connections = new ConnectionTracker(c.maxConnections, c.maxConnectionsPerSource);
     this.timer = new UnitTimer(host.clock);
+    this.control = new ControlSlot(host.killer, this.timer);
     this.deferTimer = new UnitTimer(host.clock);
     this.pendingTimer = new UnitTimer(host.clock);
   }
@@ -573,7 +574,7 @@ export class SocketUnit extends UnitRuntime {
     this.setResult(r);
     const sigkill = state.endsWith("sigkill");
     const proceed = () => (state.startsWith("stop-pre") ? this.enterStopPost("success") : this.enterDead("success"));
-    const ctl = this.control;
+    const ctl = this.control.current;
     const pid = ctl?.chain.pid ?? null;
     if (!ctl || pid === null || (sigkill && !this.cfg.kill.sendSIGKILL)) {
       this.dropControl();
@@ -588,7 +589,7 @@ export class SocketUnit extends UnitRuntime {
     }
     this.setState(state);
     this.timer.arm(this.cfg.timeoutUsec, () => {
-      if (this.control !== ctl) return;
+      if (this.control.current !== ctl) return;
       this.log.warning(`Processing ${state} timed out.`);
       if (state === "stop-pre-sigterm") this.enterSignal("stop-pre-sigkill", "timeout");
       else if (state === "final-sigterm") this.enterSignal("final-sigkill", "timeout");
@@ -612,59 +613,43 @@ export class SocketUnit extends UnitRuntime {
   private runChain(label: string, cmds: readonly ExecCommand[], passFds: boolean, next: (o: ChainOutcome) => void, onTimeout: () => void): void {
     this.dropControl();
     const fds = passFds && this.cfg.passFileDescriptorsToExec ? this.collectFds() : [];
-    const chain = new CommandChain(
-      this.host,
-      this.log,
-      label,
-      cmds,
-      (cmd) =>
-        buildSpawnSpec(
-          {
-            command: cmd,
-            exec: this.cfg.exec,
-            fds: fds.map((f) => f.fd),
-            fdNames: fds.map((f) => f.name),
-            own: {},
-            nonBlocking: false,
-            daemonEnv: this.host.daemonEnv,
-            managerEnv: this.host.managerEnv,
-          },
-          this.host.lookups,
+    this.control.run(
+      (done) =>
+        new CommandChain(
+          this.host,
+          this.log,
+          label,
+          cmds,
+          (cmd) =>
+            buildSpawnSpec(
+              {
+                command: cmd,
+                exec: this.cfg.exec,
+                fds: fds.map((f) => f.fd),
+                fdNames: fds.map((f) => f.name),
+                own: {},
+                nonBlocking: false,
+                daemonEnv: this.host.daemonEnv,
+                managerEnv: this.host.managerEnv,
+              },
+              this.host.lookups,
+            ),
+          (stream, line, pid) => this.host.logger.emit({ level: stream === "stderr" ? "warning" : "info", source: stream, unit: this.name, message: line, pid }),
+          done,
         ),
-      (stream, line, pid) => this.host.logger.emit({ level: stream === "stderr" ? "warning" : "info", source: stream, unit: this.name, message: line, pid }),
-      (o) => {
-        const ctl = this.control;
-        if (!ctl || ctl.chain !== chain) return;
-        this.control = null;
-        this.timer.cancel();
-        ctl.next(o);
+      next,
+      this.cfg.timeoutUsec,
+      () => {
+        this.log.warning(`${label} timed out. Terminating.`);
+        onTimeout();
       },
     );
-    const ctl = { chain, next };
-    this.control = ctl;
-    this.timer.arm(this.cfg.timeoutUsec, () => {
-      if (this.control !== ctl) return;
-      this.log.warning(`${label} timed out. Terminating.`);
-      onTimeout();
-    });
-    chain.start();
   }
 
   /** Forgets the control process, killing whatever is left of it. */
   private dropControl(): void {
     this.timer.cancel();
-    const ctl = this.control;
-    if (!ctl) return;
-    this.control = null;
-    const pid = ctl.chain.pid;
-    ctl.chain.cancel();
-    if (pid !== null) {
-      try {
-        this.host.killer.kill(pid, C.SIGNALS.SIGKILL!, true);
-      } catch {
-        /* gone */
-      }
-    }
+    this.control.drop();
   }
 
   private closeFds(): void {
