@@ -10,7 +10,7 @@ import type { ListenPort, SocketConfig } from "../socket/socket-config.ts";
 
 /** A diagnostic about the unit; with a key, it points at the line that last set that directive. */
 function at(u: LoadedUnit, message: string, level: Diagnostic["level"] = "error", key?: string, line?: number): Diagnostic {
-  const where = key ? u.keyLines?.[key] : undefined;
+  const where = key ? u.keyLines[key] : undefined;
   const file = where?.file ?? u.fragmentPath ?? u.name;
   const l = line ?? where?.line;
   return { level, file, message, ...(key ? { key } : {}), ...(l ? { line: l } : {}) };

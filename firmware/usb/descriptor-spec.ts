@@ -19,7 +19,7 @@
  *   direction = "in"
  *   type = "bulk"
  */
-import { tomlSyntaxMessage } from "../lib/toml-line.ts";
+import { parseConfigText } from "../lib/config-text.ts";
 
 export type Speed = "full" | "high" | "super";
 export const SPEEDS: readonly Speed[] = ["full", "high", "super"];
@@ -521,9 +521,9 @@ export function validateFunctionSpec(doc: unknown, source: string): FunctionSpec
 export function parseFunctionSpec(text: string, source: string): FunctionSpec {
   let doc: unknown;
   try {
-    doc = source.endsWith(".json") ? JSON.parse(text) : Bun.TOML.parse(text);
+    doc = parseConfigText(text, source);
   } catch (e) {
-    throw new SpecError(source, [source.endsWith(".json") ? `JSON syntax: ${(e as Error).message}` : tomlSyntaxMessage(text, e)]);
+    throw new SpecError(source, [(e as Error).message]);
   }
   return validateFunctionSpec(doc, source);
 }

@@ -24,7 +24,7 @@
  *
  * Every problem is reported with its key ("functions[1].instance: ..."), all at once.
  */
-import { tomlSyntaxMessage } from "../lib/toml-line.ts";
+import { parseConfigText } from "../lib/config-text.ts";
 
 export interface GadgetFunction {
   kind: string;
@@ -215,9 +215,9 @@ export function validateGadgetConfig(doc: unknown, source: string, prefix = ""):
 export function parseGadgetFile(text: string, file: string): GadgetConfig {
   let doc: unknown;
   try {
-    doc = file.endsWith(".json") ? JSON.parse(text) : Bun.TOML.parse(text);
+    doc = parseConfigText(text, file);
   } catch (e) {
-    throw new GadgetConfigError(file, [file.endsWith(".json") ? `JSON syntax: ${(e as Error).message}` : tomlSyntaxMessage(text, e)]);
+    throw new GadgetConfigError(file, [(e as Error).message]);
   }
   // A board configuration: its [gadget] table.
   if (isObj(doc) && isObj(doc.gadget) && "kernel" in doc) return validateGadgetConfig(doc.gadget, file, "gadget");
