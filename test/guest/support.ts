@@ -1,5 +1,5 @@
 /** Helpers for guest tests: a bunit daemon as a child process, and polling. */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 
 export async function waitFor(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<void> {
   const end = performance.now() + timeoutMs;
@@ -8,6 +8,21 @@ export async function waitFor(pred: () => boolean | Promise<boolean>, timeoutMs:
     if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await Bun.sleep(everyMs);
   }
+}
+
+/**
+ * Whether the USB device with this product id (4 hex digits, as in sysfs) has its configuration
+ * set by the kernel: node-usb takes the endpoints from the device as it finds it, so a client
+ * opens it only then.
+ */
+export function usbConfigured(productId: string): boolean {
+  for (const e of readdirSync("/sys/bus/usb/devices")) {
+    const dir = `/sys/bus/usb/devices/${e}`;
+    try {
+      if (readFileSync(`${dir}/idProduct`, "utf8").trim() === productId) return readFileSync(`${dir}/bConfigurationValue`, "utf8").trim() === "1";
+    } catch {}
+  }
+  return false;
 }
 
 /** `bunit daemon --units DIR [--gadget FILE]`, its stderr collected. */

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { usb } from "usb";
-import { UsbDaemon, waitFor } from "./support.ts";
+import { UsbDaemon, usbConfigured, waitFor } from "./support.ts";
 
 /** The WebUSB-style surface of a node-usb device that these tests use. */
 interface Setup {
@@ -36,11 +36,13 @@ interface Dev {
   close(): Promise<void>;
   claimInterface(n: number): Promise<void>;
   releaseInterface(n: number): Promise<void>;
-  controlTransferIn(s: Setup, length: number): Promise<InResult>;
-  controlTransferOut(s: Setup, data?: Uint8Array): Promise<{ status: string; bytesWritten: number }>;
+  controlTransferIn(s: Setup, length: number, timeoutMs?: number): Promise<InResult>;
+  controlTransferOut(s: Setup, data?: Uint8Array, timeoutMs?: number): Promise<{ status: string; bytesWritten: number }>;
   transferIn(ep: number, length: number, timeoutMs?: number): Promise<InResult>;
   transferOut(ep: number, data: Uint8Array, timeoutMs?: number): Promise<{ status: string; bytesWritten: number }>;
 }
+/** node-usb's default of 1 s is short for the service to answer on an emulated, busy guest. */
+const CONTROL_TIMEOUT_MS = 5000;
 const devices = async () => (await usb.getDevices()) as unknown as Dev[];
 const VID = 0x1d6b;
 const PID = 0x0104;
@@ -61,6 +63,7 @@ const GADGET = {
 
 async function findDevice(timeoutMs = 15000): Promise<Dev> {
   let dev: Dev | undefined;
+  await waitFor(() => usbConfigured(PID.toString(16).padStart(4, "0")), timeoutMs, "the gadget configured by the host side");
   await waitFor(async () => {
     dev = (await devices()).find((d) => d.vendorId === VID && d.productId === PID);
     return !!dev;
@@ -124,14 +127,14 @@ function pattern(n: number, seed: number): Uint8Array {
 /** The iInterface string index of interface 0, from the configuration descriptor. */
 async function interfaceStringIndex(d: Dev): Promise<number> {
   const std = { requestType: "standard" as const, recipient: "device" as const, request: 6, value: 0x0200, index: 0 };
-  const r = await d.controlTransferIn(std, 512);
+  const r = await d.controlTransferIn(std, 512, CONTROL_TIMEOUT_MS);
   const b = new Uint8Array(r.data!.buffer, r.data!.byteOffset, r.data!.byteLength);
   for (let i = 0; i < b.length; i += b[i]!) if (b[i + 1] === 4 && b[i + 2] === 0) return b[i + 8]!;
   throw new Error("no interface 0 in the configuration descriptor");
 }
 
 async function stringDescriptor(d: Dev, index: number, lang: number): Promise<string> {
-  const r = await d.controlTransferIn({ requestType: "standard", recipient: "device", request: 6, value: 0x0300 | index, index: lang }, 255);
+  const r = await d.controlTransferIn({ requestType: "standard", recipient: "device", request: 6, value: 0x0300 | index, index: lang }, 255, CONTROL_TIMEOUT_MS);
   const b = new Uint8Array(r.data!.buffer, r.data!.byteOffset, r.data!.byteLength);
   return Buffer.from(b.subarray(2, b[0])).toString("utf16le");
 }
@@ -191,19 +194,19 @@ describe("ListenUSBFunction= with a composed gadget on dummy_hcd", () => {
   test("vendor control requests are answered, and unknown ones stalled", async () => {
     const d = await openLoopback();
     try {
-      const id = await d.controlTransferIn(vendor(0x01), 64);
+      const id = await d.controlTransferIn(vendor(0x01), 64, CONTROL_TIMEOUT_MS);
       expect(id.status).toBe("ok");
       expect(text(id.data)).toMatch(/^bunit-loopback \d+$/);
-      const put = await d.controlTransferOut(vendor(0x02), new TextEncoder().encode("stored by the host"));
+      const put = await d.controlTransferOut(vendor(0x02), new TextEncoder().encode("stored by the host"), CONTROL_TIMEOUT_MS);
       expect(put.status).toBe("ok");
-      expect(text((await d.controlTransferIn(vendor(0x03), 64)).data)).toBe("stored by the host");
+      expect(text((await d.controlTransferIn(vendor(0x03), 64, CONTROL_TIMEOUT_MS)).data)).toBe("stored by the host");
       // Stalled: an unknown IN request, an unknown OUT request, a standard request the function does not know.
-      const stalledIn = await d.controlTransferIn(vendor(0x7f), 8).catch((e: Error) => ({ status: "stall", error: e.message }));
+      const stalledIn = await d.controlTransferIn(vendor(0x7f), 8, CONTROL_TIMEOUT_MS).catch((e: Error) => ({ status: "stall", error: e.message }));
       expect(stalledIn.status).toBe("stall");
-      const stalledOut = await d.controlTransferOut(vendor(0x7e), new Uint8Array([1])).catch((e: Error) => ({ status: "stall", error: e.message }));
+      const stalledOut = await d.controlTransferOut(vendor(0x7e), new Uint8Array([1]), CONTROL_TIMEOUT_MS).catch((e: Error) => ({ status: "stall", error: e.message }));
       expect(stalledOut.status).toBe("stall");
       // ep0 still works after the stalls.
-      expect(text((await d.controlTransferIn(vendor(0x03), 64)).data)).toBe("stored by the host");
+      expect(text((await d.controlTransferIn(vendor(0x03), 64, CONTROL_TIMEOUT_MS)).data)).toBe("stored by the host");
     } finally {
       await closeLoopback(d);
     }
@@ -218,7 +221,7 @@ describe("ListenUSBFunction= with a composed gadget on dummy_hcd", () => {
         expect(back.length).toBe(size);
         expect(Buffer.compare(Buffer.from(back), Buffer.from(data))).toBe(0);
       }
-      const counters = JSON.parse(text((await d.controlTransferIn(vendor(0x04), 128)).data));
+      const counters = JSON.parse(text((await d.controlTransferIn(vendor(0x04), 128, CONTROL_TIMEOUT_MS)).data));
       expect(counters.bytes).toBeGreaterThanOrEqual(1 + 512 + 513 + 100_000 + (1 << 20));
     } finally {
       await closeLoopback(d);
@@ -227,7 +230,7 @@ describe("ListenUSBFunction= with a composed gadget on dummy_hcd", () => {
 
   test("unbind/rebind cycles: the same service pauses on DISABLE and resumes on the next ENABLE", async () => {
     let d = await openLoopback();
-    const first = text((await d.controlTransferIn(vendor(0x01), 64)).data);
+    const first = text((await d.controlTransferIn(vendor(0x01), 64, CONTROL_TIMEOUT_MS)).data);
     await closeLoopback(d);
     for (let cycle = 0; cycle < 3; cycle++) {
       writeFileSync(UDC_FILE, "\n");
@@ -235,7 +238,7 @@ describe("ListenUSBFunction= with a composed gadget on dummy_hcd", () => {
       writeFileSync(UDC_FILE, "dummy_udc.0\n");
       d = await openLoopback();
       try {
-        expect(text((await d.controlTransferIn(vendor(0x01), 64)).data)).toBe(first);
+        expect(text((await d.controlTransferIn(vendor(0x01), 64, CONTROL_TIMEOUT_MS)).data)).toBe(first);
         const data = pattern(70_000, cycle);
         expect(Buffer.compare(Buffer.from(await loop(d, data)), Buffer.from(data))).toBe(0);
       } finally {
@@ -243,7 +246,7 @@ describe("ListenUSBFunction= with a composed gadget on dummy_hcd", () => {
       }
     }
     const d2 = await openLoopback();
-    const counters = JSON.parse(text((await d2.controlTransferIn(vendor(0x04), 128)).data));
+    const counters = JSON.parse(text((await d2.controlTransferIn(vendor(0x04), 128, CONTROL_TIMEOUT_MS)).data));
     await closeLoopback(d2);
     expect(counters.enables).toBeGreaterThanOrEqual(4);
     // One process all along: it saw the function bound anew three times. (The kernel drops a
@@ -281,7 +284,7 @@ describe("binary blobs as with systemd, and activation on ENABLE", () => {
       expect(log.indexOf("Started")).toBeGreaterThan(log.indexOf("gadget bunit-blobs: bound to dummy_udc.0"));
       const d = await openLoopback();
       try {
-        expect(text((await d.controlTransferIn(vendor(0x01), 64)).data)).toMatch(/^bunit-loopback \d+$/);
+        expect(text((await d.controlTransferIn(vendor(0x01), 64, CONTROL_TIMEOUT_MS)).data)).toMatch(/^bunit-loopback \d+$/);
         const data = pattern(40_000, 7);
         expect(Buffer.compare(Buffer.from(await loop(d, data)), Buffer.from(data))).toBe(0);
       } finally {

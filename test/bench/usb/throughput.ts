@@ -4,10 +4,10 @@
  * reference, with the same host-side client (node-usb, transfers of 256 KiB).
  * Prints one JSON line: { ts: {out, in}, c: {out, in} } in bytes per second.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { usb } from "usb";
-import { UsbDaemon, waitFor } from "../../guest/support.ts";
+import { UsbDaemon, usbConfigured, waitFor } from "../../guest/support.ts";
 
 interface Dev {
   vendorId: number;
@@ -19,16 +19,6 @@ interface Dev {
   releaseInterface(n: number): Promise<void>;
   transferIn(ep: number, length: number, timeoutMs?: number): Promise<{ data?: DataView }>;
   transferOut(ep: number, data: Uint8Array, timeoutMs?: number): Promise<{ bytesWritten: number }>;
-}
-
-function configured(pid: string): boolean {
-  for (const e of readdirSync("/sys/bus/usb/devices")) {
-    const dir = `/sys/bus/usb/devices/${e}`;
-    try {
-      if (readFileSync(`${dir}/idProduct`, "utf8").trim() === pid) return readFileSync(`${dir}/bConfigurationValue`, "utf8").trim() === "1";
-    } catch {}
-  }
-  return false;
 }
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -62,7 +52,7 @@ async function variant(name: string, execStart: string): Promise<{ out: number; 
   try {
     // Open only once the kernel has set the configuration: node-usb takes the endpoints from
     // the device as it finds it.
-    await waitFor(() => configured("0108"), 30000, "the bench gadget configured");
+    await waitFor(() => usbConfigured("0108"), 30000, "the bench gadget configured");
     const d = ((await usb.getDevices()) as unknown as Dev[]).find((x) => x.productId === 0x0108)!;
     await d.open();
     await d.claimInterface(0);
