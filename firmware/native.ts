@@ -83,6 +83,10 @@ const symbols = {
   bunit_getuid: { args: [], returns: i32 },
   bunit_waitpid_nohang: { args: [i32, P], returns: i32 },
   bunit_prctl_subreaper: { args: [i32], returns: i32 },
+  bunit_pidfd_open: { args: [i32], returns: i32 },
+  bunit_set_cloexec: { args: [i32, i32], returns: i32 },
+  bunit_execve: { args: [P, P, P], returns: i32 },
+  bunit_recvmsg_notify: { args: [i32, P, u64, P, u32, P, P], returns: i64 },
   bunit_mount: { args: [P, P, P, u64, P], returns: i32 },
   bunit_umount: { args: [P, i32], returns: i32 },
   bunit_eventfd: { args: [u32, i32], returns: i32 },
@@ -98,7 +102,7 @@ const symbols = {
   bunit_poller_unwatch: { args: [i32], returns: i32 },
 } as const;
 
-const ABI_VERSION = 6;
+const ABI_VERSION = 7;
 
 /** Directory holding libbunit.so and bunit-exec for this machine. */
 export function nativeDir(): string {
@@ -278,6 +282,28 @@ export function recvFds(fd: number, buf: Uint8Array, maxFds: number): { size: nu
   return { size, fds: Array.from(arr.subarray(0, n[0]!)) };
 }
 
+export interface NotifyMessage {
+  size: number;
+  truncated: boolean;
+  creds: Ucred | null;
+  fds: number[];
+}
+/** recvmsg() with SCM_CREDENTIALS and SCM_RIGHTS (the notify socket); null on EAGAIN. */
+export function recvmsgNotify(fd: number, buf: Uint8Array, maxFds: number): NotifyMessage | null {
+  const arr = new Int32Array(Math.max(1, maxFds));
+  const nfds = new Uint32Array(1);
+  const meta = new Int32Array(5);
+  const r = Number(L().bunit_recvmsg_notify(fd, buf, buf.length, arr, maxFds, nfds, meta));
+  if (r === -11) return null;
+  const size = check(r, "recvmsg", "notify socket");
+  return {
+    size,
+    truncated: size > buf.length || (meta[4]! & 0x8) !== 0,
+    creds: meta[3] ? { pid: meta[0]!, uid: meta[1]! >>> 0, gid: meta[2]! >>> 0 } : null,
+    fds: Array.from(arr.subarray(0, nfds[0]!)),
+  };
+}
+
 // ---- files -----------------------------------------------------------------------------
 
 export function open(path: string, flags: number, mode = 0o666): number {
@@ -440,6 +466,33 @@ export function waitpidNoHang(pid: number): { pid: number; status: number } | nu
 }
 export function setChildSubreaper(on: boolean): void {
   check(L().bunit_prctl_subreaper(on ? 1 : 0), "prctl", "PR_SET_CHILD_SUBREAPER");
+}
+
+/** An fd that becomes readable when the process exits (pidfd_open(2)). */
+export function pidfdOpen(pid: number): number {
+  return check(L().bunit_pidfd_open(pid), "pidfd_open", String(pid));
+}
+export function setCloexec(fd: number, on: boolean): void {
+  check(L().bunit_set_cloexec(fd, on ? 1 : 0), "fcntl", `F_SETFD ${fd}`);
+}
+/** Replaces this process with another program (same pid; fds without FD_CLOEXEC stay open). Returns only on failure. */
+export function execve(path: string, argv: string[], env: Record<string, string>): never {
+  const keep: Uint8Array[] = [];
+  const table = (items: string[]) => {
+    const t = new BigUint64Array(items.length + 1);
+    items.forEach((x, i) => {
+      const b = cstr(x);
+      keep.push(b);
+      t[i] = BigInt(ptr(b));
+    });
+    return t;
+  };
+  const a = table(argv);
+  const e = table(Object.entries(env).map(([k, v]) => `${k}=${v}`));
+  const r = L().bunit_execve(cstr(path), a, e);
+  void keep;
+  check(r, "execve", path);
+  throw new Error("execve returned");
 }
 
 // ---- mounts, eventfd, native memory, Linux AIO ----------------------------------------------

@@ -221,6 +221,13 @@ int main(int argc, char **argv) {
         unsetenv("LISTEN_FDNAMES");
     }
 
+    /* sd_watchdog_enabled() checks WATCHDOG_PID against getpid(), which only we know here */
+    if (getenv("WATCHDOG_USEC")) {
+        char wpid[32];
+        snprintf(wpid, sizeof wpid, "%d", (int)getpid());
+        setenv("WATCHDOG_PID", wpid, 1);
+    }
+
     /* 5. exec */
     execv(path, child_argv);
     die(EXIT_EXEC, "exec", path);

@@ -40,7 +40,7 @@
         return _r < 0 ? -errno : _r;                                                               \
     } while (0)
 
-int bunit_abi_version(void) { return 6; }
+int bunit_abi_version(void) { return 7; }
 
 /* ---- sockets ---------------------------------------------------------------------------- */
 
@@ -145,6 +145,47 @@ long bunit_recvmsg_creds(int fd, void *buf, uint64_t len, void *addr, uint32_t a
     }
     meta[5] = msg.msg_flags;
     return n;
+}
+
+/*
+ * recvmsg() taking both SCM_CREDENTIALS and SCM_RIGHTS (the notify socket: READY=1 with the
+ * sender's pid, FDSTORE=1 with fds). meta: [pid, uid, gid, has_creds, msg_flags].
+ */
+long bunit_recvmsg_notify(int fd, void *buf, uint64_t len, int32_t *fds, uint32_t maxfds, uint32_t *nfds,
+                          int32_t *meta) {
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    size_t space = CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * maxfds);
+    char *ctl = calloc(1, space);
+    if (!ctl) return -ENOMEM;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = space};
+    memset(meta, 0, 5 * sizeof(int32_t));
+    *nfds = 0;
+    ssize_t r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT | MSG_TRUNC);
+    int e = errno;
+    if (r >= 0) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET) continue;
+            if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+                struct ucred u;
+                memcpy(&u, CMSG_DATA(c), sizeof u);
+                meta[0] = u.pid;
+                meta[1] = (int32_t)u.uid;
+                meta[2] = (int32_t)u.gid;
+                meta[3] = 1;
+            } else if (c->cmsg_type == SCM_RIGHTS) {
+                uint32_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (uint32_t i = 0; i < n; i++) {
+                    int got;
+                    memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                    if (*nfds < maxfds) fds[(*nfds)++] = got;
+                    else close(got);
+                }
+            }
+        }
+        meta[4] = msg.msg_flags;
+    }
+    free(ctl);
+    return r < 0 ? -e : r;
 }
 
 /* sendmsg with explicit SCM_CREDENTIALS (used by tests that forge uevents). */
@@ -373,6 +414,25 @@ int bunit_prctl_subreaper(int on) {
 #endif
     extern int prctl(int, ...);
     RET(prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0));
+}
+
+/* A pidfd for a process (readable once it exits): how bunit watches processes Bun did not spawn. */
+int bunit_pidfd_open(int pid) {
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+    RET(syscall(SYS_pidfd_open, pid, 0));
+}
+/* Clears or sets FD_CLOEXEC (fds handed over across daemon-reexec). */
+int bunit_set_cloexec(int fd, int on) {
+    int f = fcntl(fd, F_GETFD);
+    if (f < 0) return -errno;
+    RET(fcntl(fd, F_SETFD, on ? (f | FD_CLOEXEC) : (f & ~FD_CLOEXEC)));
+}
+/* execve() of the calling process: replaces the daemon in place, same pid, children kept. */
+int bunit_execve(const char *path, char *const *argv, char *const *envp) {
+    execve(path, argv, envp);
+    return -errno;
 }
 
 /* ---- the readiness poller --------------------------------------------------------------- */

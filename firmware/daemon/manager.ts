@@ -2,12 +2,16 @@
  * The manager: owns the running units, their jobs and the relations between them (which
  * sockets activate which service, Accept=yes instances), and answers the units' requests.
  */
+import { readFileSync } from "node:fs";
 import { realClock, type Clock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
 import type { SystemLookups } from "../core/exec-spec.ts";
 import type { FdWatch, ProcessKiller, UnitRuntime } from "../core/unit-runtime.ts";
 import * as n from "../native.ts";
-import { HelperSpawner, type ProcessSpawner } from "../service/spawn.ts";
+import { bunChildren, HelperSpawner, type ProcessSpawner } from "../service/spawn.ts";
+import type { CgroupTree } from "../service/cgroup.ts";
+import { watchedPids } from "../service/process-watch.ts";
+import { parseStat } from "./reaper.ts";
 import { ServiceUnit, type ServiceHost } from "../service/service-unit.ts";
 import { DeviceWatch } from "./device-watch.ts";
 import { DeviceUnit, devicePathsOf, devicePresent } from "./device-unit.ts";
@@ -21,6 +25,8 @@ import { instantiate, parseUnitName } from "../unit/unit-name.ts";
 import { socketServiceName, verifyService, verifySocket } from "../unit/unit-verify.ts";
 import { DEFAULT_PATH } from "../service/environment.ts";
 import { JobEngine, type JobResult, type JobType } from "./job-engine.ts";
+import type { ReloadReport } from "../control/handlers.ts";
+import { configChange } from "./config-change.ts";
 import { conditionEnv as realConditionEnv, processKiller, systemLookups } from "./system.ts";
 import { TargetUnit } from "./target-unit.ts";
 import { BUILTIN_TARGETS, computeTriggeredBy, dependenciesOf, installedDependencies, type Deps, type GraphContext } from "./unit-graph.ts";
@@ -38,6 +44,9 @@ export interface ManagerOptions {
   dirs?: ServiceHost["dirs"];
   managerEnv?: Record<string, string>;
   daemonEnv?: Record<string, string | undefined>;
+  /** Path of the daemon's $NOTIFY_SOCKET (bound by the daemon, not by the manager). */
+  notifySocket?: string | null;
+  cgroups?: CgroupTree | null;
 }
 
 const INACTIVE = new Set(["inactive", "failed"]);
@@ -53,6 +62,8 @@ export class Manager implements SocketHost, ServiceHost {
   readonly dirs: ServiceHost["dirs"];
   readonly managerEnv: Record<string, string>;
   readonly daemonEnv: Record<string, string | undefined>;
+  readonly notifySocket: string | null;
+  readonly cgroups: CgroupTree | null;
   readonly loader: UnitLoader;
   readonly jobs: JobEngine;
   private units = new Map<string, UnitRuntime>();
@@ -102,6 +113,8 @@ export class Manager implements SocketHost, ServiceHost {
     this.dirs = opts.dirs ?? { runtime: "/run", state: "/var/lib", cache: "/var/cache", logs: "/var/log", config: "/etc" };
     this.managerEnv = opts.managerEnv ?? { PATH: DEFAULT_PATH };
     this.daemonEnv = opts.daemonEnv ?? process.env;
+    this.notifySocket = opts.notifySocket ?? null;
+    this.cgroups = opts.cgroups ?? null;
     this.loader = new UnitLoader(opts.unitPath, opts.host);
     this.graph = this.buildGraph();
     this.jobs = new JobEngine(
@@ -234,6 +247,75 @@ export class Manager implements SocketHost, ServiceHost {
     }
   }
 
+  closeFd(fd: number): void {
+    try {
+      n.close(fd);
+    } catch {
+      /* already closed */
+    }
+  }
+
+  orphanChildren(): number[] {
+    const out: number[] = [];
+    for (const pid of this.procChildren()) if (!bunChildren.has(pid) && !watchedPids.has(pid)) out.push(pid);
+    return out;
+  }
+
+  private procChildren(): number[] {
+    const out: number[] = [];
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, "utf8");
+    } catch {
+      return out;
+    }
+    for (const w of text.trim().split(/\s+/)) if (w) out.push(Number(w));
+    return out;
+  }
+
+  /** The service a process belongs to: main or control process, cgroup, or session (setsid by the exec helper). */
+  serviceOfPid(pid: number): ServiceUnit | null {
+    const services = [...this.units.values()].filter((u): u is ServiceUnit => u instanceof ServiceUnit);
+    for (const s of services) if (s.mainPid === pid || s.controlPid === pid) return s;
+    if (this.cgroups) {
+      try {
+        const m = /^0::(\/.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, "utf8"));
+        if (m) for (const s of services) if (s.cgroupPath && s.cgroupPath.endsWith(m[1]!)) return s;
+      } catch {
+        /* gone */
+      }
+    }
+    try {
+      const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const sid = Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[3]);
+      if (parseStat(st)) for (const s of services) if (s.pids().includes(sid)) return s;
+    } catch {
+      /* gone */
+    }
+    return null;
+  }
+
+  /** A datagram on $NOTIFY_SOCKET. */
+  notify(sender: { pid: number }, text: string, fds: number[]): void {
+    const svc = this.serviceOfPid(sender.pid);
+    if (!svc) {
+      for (const fd of fds) this.closeFd(fd);
+      this.logger.warning(`Cannot find unit for notify message of PID ${sender.pid}, ignoring.`);
+      return;
+    }
+    svc.notify(sender.pid, text, fds);
+  }
+
+  /** `reload UNIT`: ExecReload= of a running service. */
+  reloadUnit(name: string): Promise<JobResult> {
+    const u = this.unit(name);
+    if (!(u instanceof ServiceUnit)) {
+      this.logger.error(`${name} cannot be reloaded (not a service).`, name);
+      return Promise.resolve("failed");
+    }
+    return new Promise((resolve) => u.reload((ok) => resolve(ok ? "done" : "failed")));
+  }
+
   // ---- sockets and services -------------------------------------------------------------------
 
   /** Socket units that activate this service (Accept=no), running or not. */
@@ -360,11 +442,78 @@ export class Manager implements SocketHost, ServiceHost {
     this.units.clear();
   }
 
-  /** Fresh configuration of every loaded unit from disk (used by daemon-reload). */
-  rebuildGraph(): void {
+  /** Which units a unit triggers and is triggered by (sockets and their services). */
+  graphOf(): { triggers(name: string): string[]; triggeredBy(name: string): string[] } {
+    return {
+      triggers: (name) => {
+        const cfg = this.loadedUnit(name);
+        return cfg.socket ? [cfg.socket.accept ? socketServiceName(cfg).replace(/@?\.service$/, "@*.service") : socketServiceName(cfg)] : [];
+      },
+      triggeredBy: (name) => {
+        const set = new Set(this.graph.triggeredBy.get(name) ?? []);
+        for (const s of this.loadedUnit(name).service?.sockets ?? []) set.add(s);
+        return [...set].sort();
+      },
+    };
+  }
+
+  /**
+   * daemon-reload: reads every unit file again. Running units take their new configuration;
+   * a socket keeps its open fds unless its ports changed (then, while it only listens, it is
+   * closed and opened again); a unit whose new file has errors keeps its old configuration;
+   * a unit whose file is gone is stopped.
+   */
+  reloadUnits(): ReloadReport {
+    const before = new Set(this.loader.listNames());
+    const running = [...this.units.values()].filter((u) => !(u instanceof ServiceUnit && u.connection) && !(u instanceof DeviceUnit) && !(u instanceof TargetUnit && u.config.loadState === "not-found"));
     this.loader.clear();
     this.depsCache.clear();
     this.refused.clear();
     this.graph = this.buildGraph();
+    const after = this.loader.listNames();
+    const report: ReloadReport = { added: after.filter((x) => !before.has(x)), changed: [], removed: [], rejected: [], reopened: [] };
+    for (const u of running) {
+      const cfg = this.loadedUnit(u.name);
+      if (cfg.loadState === "not-found") {
+        report.removed.push(u.name);
+        this.logger.info("Unit file removed, stopping.", u.name);
+        void this.enqueue(u.name, "stop", "unit file removed").then(() => {
+          if (this.units.get(u.name) === u && INACTIVE.has(u.activeState())) {
+            u.dispose();
+            this.units.delete(u.name);
+          }
+        });
+        continue;
+      }
+      const problems = cfg.loadState === "loaded" ? (cfg.socket ? verifySocket(cfg) : cfg.service ? verifyService(cfg) : []) : cfg.diagnostics;
+      const errors = problems.filter((d) => d.level === "error").map(formatDiagnostic);
+      if (cfg.loadState !== "loaded" || errors.length) {
+        report.rejected.push({ unit: u.name, errors: errors.length ? errors : [`load state ${cfg.loadState}`] });
+        for (const e of errors) this.logger.error(e, u.name);
+        this.logger.error("New configuration has errors; the unit keeps its previous one.", u.name);
+        this.loader.pin(u.name, u.config);
+        continue;
+      }
+      const change = configChange(u.config, cfg);
+      if (change === "none") {
+        u.config = cfg; // same settings; file/line bookkeeping may differ
+        continue;
+      }
+      report.changed.push(u.name);
+      if (u instanceof SocketUnit) {
+        const listening = u.subState() === "listening";
+        u.reconfigure(cfg);
+        if (change === "ports" && listening) {
+          report.reopened.push(u.name);
+          this.logger.info("Listening settings changed, reopening the socket.", u.name);
+          void this.enqueue(u.name, "stop", "reload").then(() => this.enqueue(u.name, "start", "reload"));
+        } else if (change === "ports" && u.activeState() === "active") {
+          this.logger.notice("Listening settings changed; they take effect when the socket is restarted (its service holds the fds now).", u.name);
+        }
+      } else if (u instanceof ServiceUnit) u.reconfigure(cfg);
+      else u.config = cfg;
+    }
+    this.logger.info(`Reloaded unit files: ${report.changed.length} changed, ${report.added.length} added, ${report.removed.length} removed, ${report.rejected.length} rejected.`);
+    return report;
   }
 }

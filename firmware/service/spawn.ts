@@ -68,6 +68,8 @@ export interface SpawnedProcess {
   exited: Promise<ExitInfo>;
   /** With execStatus: resolves to null once the program runs, or to the helper's exit status. */
   execResult?: Promise<number | null>;
+  /** Read ends of the pipes carrying captured output (handed over by daemon-reexec). */
+  logFds?: { stdout?: number; stderr?: number };
 }
 
 /** Output lines of a captured process. */
@@ -76,6 +78,9 @@ export type OutputHandler = (stream: "stdout" | "stderr", line: string, pid: num
 export interface ProcessSpawner {
   spawn(spec: SpawnSpec, onOutput: OutputHandler): SpawnedProcess;
 }
+
+/** Pids Bun spawned and has not reaped yet (the zombie reaper must leave them to Bun). */
+export const bunChildren = new Set<number>();
 
 /** Finds a bare command name in the fixed search path (systemd resolves at load time). */
 export function resolveExecutable(name: string, searchPath = DEFAULT_PATH): string | null {
@@ -114,6 +119,21 @@ export function helperArgs(helper: string, spec: SpawnSpec, resolvedPath: string
   return a;
 }
 
+/** Reads a captured output pipe line by line until EOF, then closes it. */
+export async function pumpPipe(fd: number, onLine: (l: string) => void): Promise<void> {
+  try {
+    await pumpLines(Bun.file(fd).stream() as ReadableStream<Uint8Array>, onLine);
+  } catch {
+    /* closed under us */
+  } finally {
+    try {
+      n.close(fd);
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
 async function pumpLines(stream: ReadableStream<Uint8Array>, onLine: (l: string) => void): Promise<void> {
   const dec = new TextDecoder();
   let buf = "";
@@ -144,6 +164,8 @@ export class HelperSpawner implements ProcessSpawner {
     // An unknown program still goes through the helper, which fails with 203/EXEC as systemd.
     const argv = helperArgs(this.helper, spec, resolved ?? spec.path);
     const opened: number[] = [];
+    const logPipes: number[] = [];
+    const pipeWrites: number[] = [];
     const openPath = (path: string, flags: string | number): number => {
       const fd = openSync(path, flags, 0o644);
       opened.push(fd);
@@ -154,7 +176,13 @@ export class HelperSpawner implements ProcessSpawner {
         case "fd": return t.fd;
         // Bun maps "ignore" to /dev/null for output but closes input; give it a real /dev/null.
         case "null": return input ? openPath("/dev/null", "r") : "ignore";
-        case "log": return "pipe";
+        case "log": {
+          // Our own pipe rather than Bun's: its read end can be handed to a new daemon (reexec).
+          const [r, w] = n.pipe();
+          pipeWrites.push(w);
+          logPipes.push(r);
+          return w;
+        }
         case "data": return input ? "pipe" : "ignore";
         case "inherit": return "inherit";
         case "path":
@@ -165,6 +193,8 @@ export class HelperSpawner implements ProcessSpawner {
     const sameAsStdout = spec.stderr.kind === "path" && spec.stdout.kind === "path" && spec.stderr.path === spec.stdout.path;
     const stdio: BunStdio[] = [toBun(spec.stdin, true), toBun(spec.stdout, false), "ignore"];
     stdio[2] = sameAsStdout ? stdio[1]! : toBun(spec.stderr, false);
+    const outFd = spec.stdout.kind === "log" ? logPipes[0] : undefined;
+    const errFd = spec.stderr.kind === "log" ? logPipes[spec.stdout.kind === "log" ? 1 : 0] : undefined;
     const status = spec.execStatus ? n.pipe() : null;
     let proc: Subprocess;
     try {
@@ -172,31 +202,34 @@ export class HelperSpawner implements ProcessSpawner {
         env: spec.env,
         stdio: [...stdio, ...spec.fds, ...(status ? [status[1]] : [])] as never,
       });
+    } catch (e) {
+      for (const fd of logPipes) n.close(fd);
+      throw e;
     } finally {
       for (const fd of opened) closeSync(fd);
+      for (const fd of pipeWrites) n.close(fd);
       if (status) n.close(status[1]);
     }
     const execResult = status ? readExecStatus(status[0]) : undefined;
     const pid = proc.pid;
+    bunChildren.add(pid);
     const pumps: Promise<void>[] = [];
     if (spec.stdin.kind === "data" && proc.stdin && typeof proc.stdin !== "number") {
       const sink = proc.stdin;
       sink.write(spec.stdin.data);
       void sink.end();
     }
-    if (spec.stdout.kind === "log" && proc.stdout && typeof proc.stdout !== "number") {
-      pumps.push(pumpLines(proc.stdout as ReadableStream<Uint8Array>, (l) => onOutput("stdout", l, pid)));
-    }
-    if (spec.stderr.kind === "log" && proc.stderr && typeof proc.stderr !== "number") {
-      pumps.push(pumpLines(proc.stderr as ReadableStream<Uint8Array>, (l) => onOutput("stderr", l, pid)));
-    }
+    if (outFd !== undefined) pumps.push(pumpPipe(outFd, (l) => onOutput("stdout", l, pid)));
+    if (errFd !== undefined) pumps.push(pumpPipe(errFd, (l) => onOutput("stderr", l, pid)));
     const exited = proc.exited.then(async () => {
+      bunChildren.delete(pid);
       // Give the pipes a moment to drain so the last lines are logged before the exit.
       await Promise.race([Promise.allSettled(pumps), Bun.sleep(50)]);
       const sig = proc.signalCode;
       return { code: sig ? null : proc.exitCode, signal: sig ? (SIGNALS[sig] ?? 0) : null };
     });
-    return { pid, exited, ...(execResult ? { execResult } : {}) };
+    const logFds = { ...(outFd !== undefined ? { stdout: outFd } : {}), ...(errFd !== undefined ? { stderr: errFd } : {}) };
+    return { pid, exited, ...(execResult ? { execResult } : {}), ...(outFd !== undefined || errFd !== undefined ? { logFds } : {}) };
   }
 }
 

@@ -266,6 +266,21 @@ export class SocketUnit extends UnitRuntime {
     }
   }
 
+  /**
+   * Takes over ports opened by a previous daemon process (daemon-reexec): the socket is
+   * listening again (or running, when its service holds the fds) without having closed them.
+   */
+  adopt(ports: OpenedPort[], serviceRunning: boolean): void {
+    this.ports = ports;
+    for (const p of ports) if (p.port.kind === "usb-function") markFunctionReady(p.port.path, true);
+    const to: SocketState = serviceRunning && !this.cfg.accept ? "running" : "listening";
+    this.state = to;
+    this.stateChangeTime = this.host.clock.now();
+    if (to === "listening") this.watchFds();
+    this.log.debug(`Adopted ${ports.length} open ports (${to}).`);
+    this.host.stateChanged(this, "dead", to);
+  }
+
   // ---- ports that wait for their transport or interface ---------------------------------------
 
   /** Ports not open yet (waitReason()); retried with a growing delay, and at once on retryPending(). */

@@ -55,6 +55,11 @@ export class UnitLoader {
     this.parsed.clear();
   }
 
+  /** Keeps answering with this configuration for name (a rejected reload keeps the old one). */
+  pin(name: string, cfg: LoadedUnit): void {
+    this.cache.set(name, cfg);
+  }
+
   private parseFile(path: string): ParsedFile {
     let p = this.parsed.get(path);
     if (!p) {

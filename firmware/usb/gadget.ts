@@ -223,6 +223,16 @@ export class Gadget {
     });
   }
 
+  /** Takes over the gadget a previous daemon process composed (daemon-reexec); false when there is none. */
+  adopt(): boolean {
+    if (!existsSync(this.dir)) return false;
+    this.wantBound = true;
+    this.udc = this.boundUdc();
+    this.state = this.udc ? "bound" : "composed";
+    this.io.log.info(`gadget ${this.cfg.name}: adopted (${this.udc ? `bound to ${this.udc}` : "not bound"})`);
+    return true;
+  }
+
   /** Detaches the gadget from its UDC (the host sees an unplug). */
   unbind(): void {
     this.wantBound = false;

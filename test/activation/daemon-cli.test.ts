@@ -20,7 +20,7 @@ describe("bunit daemon", () => {
       "hold.service": "[Service]\nExecStart=/bin/sh -c 'echo $$$$ > @DIR@/hold.pid; exec sleep 60'\nExecStopPost=/bin/sh -c 'echo stopped > @DIR@/hold.stopped'\n",
       "broken.socket": "[Socket]\nListenStream=@DIR@/broken.sock\nBacklog=many\n[Install]\nWantedBy=sockets.target\n",
     });
-    const p = Bun.spawn([process.execPath, cli, "daemon", "--units", dir], { stdout: "pipe", stderr: "pipe", cwd: repoRoot });
+    const p = Bun.spawn([process.execPath, cli, "daemon", "--units", dir, "--control", join(dir, "control")], { stdout: "pipe", stderr: "pipe", cwd: repoRoot });
     await waitFor(() => existsSync(join(dir, "hold.sock")), 10000, "hold.sock");
     const c = await Bun.connect({ unix: join(dir, "hold.sock"), socket: { data() {} } });
     await waitFor(() => existsSync(join(dir, "hold.pid")), 5000, "service started");

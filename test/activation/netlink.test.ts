@@ -24,7 +24,7 @@ describe("ListenNetlink=", () => {
     writeFileSync(join(dir, "rtnl.socket"), "[Socket]\nListenNetlink=route 1\n[Install]\nWantedBy=sockets.target\n");
     writeFileSync(join(dir, "rtnl.service"), `[Service]\nExecStart=${report} --file ${dir}/report\n`);
     await $`ip netns add ${ns}`;
-    const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(repoRoot, "firmware/cli.ts"), "daemon", "--units", dir, "--log-level", "debug"], { stderr: "pipe", stdout: "ignore" });
+    const p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(repoRoot, "firmware/cli.ts"), "daemon", "--units", dir, "--control", join(dir, "control"), "--log-level", "debug"], { stderr: "pipe", stdout: "ignore" });
     try {
       await waitFor(() => false, 1500, "settle").catch(() => {});
       expect(existsSync(join(dir, "report"))).toBe(false);

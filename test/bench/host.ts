@@ -97,7 +97,7 @@ function unitsDir(files: Record<string, string>): string {
 
 async function bunitDaemon(dir: string, ports: number[]): Promise<{ proc: Bun.Subprocess; startMs: number }> {
   const t0 = performance.now();
-  const proc = Bun.spawn([bun, cli, "daemon", "--units", dir, "--log-level", "warning"], { stdout: "ignore", stderr: "ignore" });
+  const proc = Bun.spawn([bun, cli, "daemon", "--units", dir, "--control", `${dir}/control`, "--log-level", "warning"], { stdout: "ignore", stderr: "ignore" });
   await until(() => allListening(ports), 20000, "bunit's sockets");
   return { proc, startMs: performance.now() - t0 };
 }

@@ -1,0 +1,150 @@
+/** Human-readable output of the control commands, in the manner of systemctl. Pure. */
+import { formatRecord, type LogRecord } from "../core/log.ts";
+import { signalName } from "../sys/constants.ts";
+import type { UnitInfo } from "./unit-info.ts";
+
+export interface DaemonSummary {
+  pid: number;
+  version: string;
+  startedMs: number;
+  state: "running" | "degraded" | "starting" | "stopping";
+  units: number;
+  failed: string[];
+  jobs: number;
+  controlPath: string;
+  cgroup: string | null;
+}
+
+export interface UnitRow {
+  unit: string;
+  load: string;
+  active: string;
+  sub: string;
+  description: string;
+}
+
+export interface SocketRow {
+  listen: string;
+  type: string;
+  unit: string;
+  activates: string;
+  state: string;
+  accepted: number;
+  connections: number;
+}
+
+/** Left-aligned columns separated by two spaces; the last column is not padded. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n") + "\n";
+}
+
+export function formatAge(ms: number, nowMs: number): string {
+  let s = Math.max(0, Math.floor((nowMs - ms) / 1000));
+  if (s < 60) return `${s}s ago`;
+  const parts: string[] = [];
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  if (d) parts.push(`${d}d`);
+  if (h) parts.push(`${h}h`);
+  if (m) parts.push(`${m}min`);
+  if (!d && s) parts.push(`${s}s`);
+  return `${parts.join(" ")} ago`;
+}
+
+function stateBullet(active: string): string {
+  return active === "failed" ? "×" : active === "active" || active === "reloading" ? "●" : "○";
+}
+
+export function formatUnitStatus(u: UnitInfo, nowMs: number): string {
+  const out: string[] = [];
+  out.push(`${stateBullet(u.activeState)} ${u.unit} - ${u.description}`);
+  const path = u.fragmentPath ? `${u.fragmentPath}` : "";
+  out.push(`     Loaded: ${u.loadState}${path ? ` (${path})` : ""}`);
+  if (u.dropinPaths.length) out.push(`    Drop-In: ${u.dropinPaths.join("\n             ")}`);
+  const since = u.sinceMs !== null ? ` since ${new Date(u.sinceMs).toISOString()}; ${formatAge(u.sinceMs, nowMs)}` : "";
+  const result = u.activeState === "failed" ? ` (Result: ${u.result})` : "";
+  out.push(`     Active: ${u.activeState} (${u.subState})${result}${since}`);
+  if (u.triggeredBy.length) out.push(`TriggeredBy: ${u.triggeredBy.join(" ")}`);
+  if (u.triggers.length) out.push(`   Triggers: ${u.triggers.join(" ")}`);
+  if (u.socket) {
+    u.socket.listen.forEach((l, i) => out.push(`${i === 0 ? "     Listen:" : "            "} ${l.address} (${l.type})`));
+    if (u.socket.accept) out.push(`   Accepted: ${u.socket.nAccepted}; Connected: ${u.socket.nConnections}; Refused: ${u.socket.nRefused}`);
+  }
+  if (u.service) {
+    const s = u.service;
+    if (s.statusText) out.push(`     Status: "${s.statusText}"`);
+    if (s.mainPid !== null) out.push(`   Main PID: ${s.mainPid}`);
+    else if (s.execMain) {
+      const how = s.execMain.signal !== null ? `killed, signal=${signalName(s.execMain.signal).replace(/^SIG/, "")}` : `exited, status=${s.execMain.code}`;
+      out.push(`    Process: (code=${how})`);
+    }
+    if (s.controlPid !== null) out.push(`Control PID: ${s.controlPid}`);
+    if (s.nRestarts) out.push(`   Restarts: ${s.nRestarts}`);
+    if (s.fdStore.length) out.push(`    FDStore: ${s.fdStore.join(" ")}`);
+    if (s.tasks.length) out.push(`      Tasks: ${s.tasks.length}${s.cgroup ? ` (cgroup ${s.cgroup})` : ""}`);
+  }
+  return out.join("\n") + "\n";
+}
+
+export function formatSummary(d: DaemonSummary, nowMs: number): string {
+  const bullet = d.state === "running" ? "●" : "×";
+  const lines = [
+    `${bullet} bunit ${d.version}, pid ${d.pid}`,
+    `    State: ${d.state}`,
+    `     Jobs: ${d.jobs} queued`,
+    `   Failed: ${d.failed.length} units${d.failed.length ? ` (${d.failed.join(" ")})` : ""}`,
+    `    Units: ${d.units} loaded`,
+    `    Since: ${new Date(d.startedMs).toISOString()}; ${formatAge(d.startedMs, nowMs)}`,
+    `  Control: ${d.controlPath}`,
+  ];
+  if (d.cgroup) lines.push(`   CGroup: ${d.cgroup}`);
+  return lines.join("\n") + "\n";
+}
+
+export function formatUnitRows(rows: UnitRow[]): string {
+  const body = table(["UNIT", "LOAD", "ACTIVE", "SUB", "DESCRIPTION"], rows.map((r) => [r.unit, r.load, r.active, r.sub, r.description]));
+  return `${body}\n${rows.length} units listed.\n`;
+}
+
+export function formatSocketRows(rows: SocketRow[]): string {
+  const body = table(["LISTEN", "TYPE", "UNIT", "STATE", "ACCEPTED", "ACTIVATES"], rows.map((r) => [r.listen, r.type, r.unit, r.state, String(r.accepted), r.activates]));
+  return `${body}\n${rows.length} sockets listed.\n`;
+}
+
+/** `show`: Key=Value lines, systemd's property names. */
+export function showProperties(u: UnitInfo): [string, string][] {
+  const p: [string, string][] = [
+    ["Id", u.unit], ["Description", u.description], ["LoadState", u.loadState], ["ActiveState", u.activeState],
+    ["SubState", u.subState], ["Result", u.result], ["FragmentPath", u.fragmentPath ?? ""], ["DropInPaths", u.dropinPaths.join(" ")],
+    ["Triggers", u.triggers.join(" ")], ["TriggeredBy", u.triggeredBy.join(" ")],
+    ["StateChangeTimestamp", u.sinceMs !== null ? new Date(u.sinceMs).toISOString() : ""],
+  ];
+  if (u.service) {
+    const s = u.service;
+    p.push(["Type", s.type], ["Restart", s.restart], ["MainPID", String(s.mainPid ?? 0)], ["ControlPID", String(s.controlPid ?? 0)],
+      ["NRestarts", String(s.nRestarts)], ["StatusText", s.statusText ?? ""],
+      ["ExecMainCode", s.execMain ? (s.execMain.signal !== null ? "2" : "1") : "0"],
+      ["ExecMainStatus", s.execMain ? String(s.execMain.signal ?? s.execMain.code ?? 0) : "0"],
+      ["ControlGroup", s.cgroup ?? ""], ["NFileDescriptorStore", String(s.fdStore.length)]);
+  }
+  if (u.socket) {
+    for (const l of u.socket.listen) p.push(["Listen", `${l.address} (${l.type})`]);
+    p.push(["Accept", u.socket.accept ? "yes" : "no"], ["NAccepted", String(u.socket.nAccepted)],
+      ["NConnections", String(u.socket.nConnections)], ["NRefused", String(u.socket.nRefused)]);
+  }
+  return p;
+}
+
+export function formatShow(u: UnitInfo): string {
+  return showProperties(u).map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
+}
+
+export function formatLogLines(records: LogRecord[]): string {
+  return records.map((r) => formatRecord(r) + "\n").join("");
+}

@@ -1,0 +1,57 @@
+/**
+ * The control socket's protocol: one JSON request per line from the client, one JSON reply
+ * per line from the daemon. `logs --follow` keeps the connection and sends one record per line
+ * until the client closes it. Pure types and framing.
+ */
+import type { LogRecord } from "../core/log.ts";
+
+export const DEFAULT_CONTROL_PATH = "/run/bunit/control";
+
+export const COMMANDS = ["status", "list-units", "list-sockets", "start", "stop", "restart", "reload", "cat", "show", "logs", "daemon-reexec", "reload-unit"] as const;
+export type ControlCommand = (typeof COMMANDS)[number];
+
+/** Commands that change what runs: allowed to root and the configured group only. */
+export const MUTATING: ReadonlySet<ControlCommand> = new Set(["start", "stop", "restart", "reload", "daemon-reexec", "reload-unit"]);
+
+export interface ControlRequest {
+  command: ControlCommand;
+  units: string[];
+  all?: boolean;
+  lines?: number;
+  follow?: boolean;
+}
+
+export type ControlReply = { ok: true; data: unknown } | { ok: false; error: string };
+export interface FollowLine {
+  record: LogRecord;
+}
+
+/** The largest request the daemon reads; anything longer is refused. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+export function isCommand(s: string): s is ControlCommand {
+  return (COMMANDS as readonly string[]).includes(s);
+}
+
+/** Validates a request line; throws a message for the client on bad input. */
+export function parseRequest(line: string): ControlRequest {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw new Error("request is not JSON");
+  }
+  if (typeof v !== "object" || v === null) throw new Error("request is not an object");
+  const o = v as Record<string, unknown>;
+  if (typeof o.command !== "string" || !isCommand(o.command)) throw new Error(`unknown command ${JSON.stringify(o.command)}`);
+  const units = o.units ?? [];
+  if (!Array.isArray(units) || units.some((u) => typeof u !== "string")) throw new Error("units must be a list of strings");
+  const req: ControlRequest = { command: o.command, units: units as string[] };
+  if (o.all !== undefined) req.all = o.all === true;
+  if (o.follow !== undefined) req.follow = o.follow === true;
+  if (o.lines !== undefined) {
+    if (typeof o.lines !== "number" || !Number.isInteger(o.lines) || o.lines < 0) throw new Error("lines must be a non-negative integer");
+    req.lines = o.lines;
+  }
+  return req;
+}

@@ -1,0 +1,36 @@
+/**
+ * What a daemon-reload changed for one unit: nothing, only settings that apply from the next
+ * start, or a socket's ports (anything that decides how its fds are opened). Pure.
+ */
+import type { LoadedUnit } from "../unit/unit-file.ts";
+import type { SocketConfig } from "../socket/socket-config.ts";
+
+export type ConfigChange = "none" | "settings" | "ports";
+
+/** Socket settings that do not touch the open fds: limits, commands, the service side. */
+const SOCKET_RUNTIME_KEYS = new Set<keyof SocketConfig>([
+  "maxConnections", "maxConnectionsPerSource", "triggerLimitIntervalUsec", "triggerLimitBurst", "pollLimitIntervalUsec",
+  "pollLimitBurst", "deferTrigger", "deferTriggerMaxUsec", "timeoutUsec", "execStartPre", "execStartPost", "execStopPre",
+  "execStopPost", "exec", "kill", "service", "flushPending", "fileDescriptorName", "passFileDescriptorsToExec", "usbActivation", "usbEndpointNames",
+]);
+
+/** JSON of a value without the bookkeeping that changes when only lines move (file, line). */
+function canon(v: unknown): string {
+  return JSON.stringify(v, (k, x) => (k === "file" || k === "line" ? undefined : x instanceof Uint8Array ? Array.from(x) : x));
+}
+
+function withoutBookkeeping(u: LoadedUnit): unknown {
+  const { diagnostics, keyLines, ...rest } = u;
+  void diagnostics;
+  void keyLines;
+  return rest;
+}
+
+export function configChange(before: LoadedUnit, after: LoadedUnit): ConfigChange {
+  if (canon(withoutBookkeeping(before)) === canon(withoutBookkeeping(after))) return "none";
+  if (before.socket && after.socket) {
+    const fdSide = (c: SocketConfig) => Object.fromEntries(Object.entries(c).filter(([k]) => !SOCKET_RUNTIME_KEYS.has(k as keyof SocketConfig)));
+    if (canon(fdSide(before.socket)) !== canon(fdSide(after.socket))) return "ports";
+  }
+  return "settings";
+}

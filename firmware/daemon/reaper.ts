@@ -1,0 +1,47 @@
+/**
+ * No zombies: the daemon is a child subreaper, so orphans of services (the parent of a
+ * double-forking daemon, helpers a service left behind) become its children. Bun reaps only
+ * what Bun spawned, and watchProcess() what it watches; this reaps the rest, found by scanning
+ * /proc for zombies whose parent is the daemon.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import * as n from "../native.ts";
+import { watchedPids } from "../service/process-watch.ts";
+
+/** The state letter and parent pid from /proc/PID/stat text (the command may contain spaces and parentheses). */
+export function parseStat(text: string): { state: string; ppid: number } | null {
+  const close = text.lastIndexOf(")");
+  if (close < 0) return null;
+  const rest = text.slice(close + 2).split(" ");
+  const ppid = Number(rest[1]);
+  return rest[0] && Number.isInteger(ppid) ? { state: rest[0], ppid } : null;
+}
+
+/** Reaps zombie children that neither Bun nor a process watch owns; returns their pids. */
+export function reapOrphans(isSpawnedByBun: (pid: number) => boolean, self = process.pid): number[] {
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    let st: ReturnType<typeof parseStat>;
+    try {
+      st = parseStat(readFileSync(`/proc/${e}/stat`, "utf8"));
+    } catch {
+      continue;
+    }
+    if (!st || st.ppid !== self || st.state !== "Z") continue;
+    if (isSpawnedByBun(pid) || watchedPids.has(pid)) continue;
+    try {
+      if (n.waitpidNoHang(pid)) out.push(pid);
+    } catch {
+      /* reaped meanwhile */
+    }
+  }
+  return out;
+}
