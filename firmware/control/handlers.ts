@@ -42,7 +42,7 @@ const fail = (error: string): ControlReply => ({ ok: false, error });
 const ok = (data: unknown): ControlReply => ({ ok: true, data });
 
 export function controlHandler(sys: ControlledSystem) {
-  return async (req: ControlRequest, caller: Caller): Promise<HandlerResult> => {
+  const handle = async (req: ControlRequest, caller: Caller): Promise<HandlerResult> => {
     if (MUTATING.has(req.command) && !mayMutate(caller, sys.controlGid)) {
       return fail(`Access denied: ${req.command} needs root or the control group (caller uid ${caller.cred.uid}, pid ${caller.cred.pid})`);
     }
@@ -114,6 +114,13 @@ export function controlHandler(sys: ControlledSystem) {
         const err = sys.reexec();
         return err === null ? ok({ reexec: sys.summary().pid }) : fail(err);
       }
+    }
+  };
+  return async (req: ControlRequest, caller: Caller): Promise<HandlerResult> => {
+    try {
+      return await handle(req, caller);
+    } catch (e) {
+      return fail((e as Error).message);
     }
   };
 }

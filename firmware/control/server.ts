@@ -35,6 +35,9 @@ class ControlConnection {
   private closed = false;
   private stopStream: (() => void) | null = null;
   private endAfterFlush = false;
+  /** The client shut down its sending side (socat does after its request): read no more. */
+  private eof = false;
+  private dispatching = false;
   private readonly caller: Caller;
 
   constructor(
@@ -56,7 +59,7 @@ class ControlConnection {
   }
 
   private rearm(): void {
-    this.watcher.arm(this.fd, C.EPOLLIN | C.EPOLLRDHUP | (this.out.length ? C.EPOLLOUT : 0));
+    this.watcher.arm(this.fd, (this.eof ? 0 : C.EPOLLIN | C.EPOLLRDHUP) | (this.out.length ? C.EPOLLOUT : 0));
   }
 
   private readInput(): void {
@@ -69,7 +72,14 @@ class ControlConnection {
         return this.close();
       }
       if (r === null) return;
-      if (r === 0) return this.close(); // the client went (ends a follow)
+      if (r === 0) {
+        // The client went (ends a follow), or only half-closed while its request is answered.
+        if (this.dispatching || (this.out.length && !this.stopStream)) {
+          this.eof = true;
+          return;
+        }
+        return this.close();
+      }
       if (this.stopStream || this.endAfterFlush) continue; // one request per connection
       this.input += dec.decode(buf.subarray(0, r), { stream: true });
       if (this.input.length > MAX_REQUEST_BYTES) {
@@ -81,7 +91,8 @@ class ControlConnection {
         const line = this.input.slice(0, nl);
         this.input = "";
         this.endAfterFlush = true; // until a stream says otherwise
-        void this.dispatch(line);
+        this.dispatching = true;
+        void this.dispatch(line).finally(() => (this.dispatching = false));
       }
     }
   }
@@ -95,6 +106,7 @@ class ControlConnection {
     }
     if (this.closed) return;
     if ("stream" in res) {
+      if (this.eof) return this.close();
       this.endAfterFlush = false;
       if (res.first) this.send(res.first);
       this.stopStream = res.stream((l) => this.send(l));

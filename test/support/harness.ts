@@ -18,9 +18,9 @@ import * as C from "../../firmware/sys/constants.ts";
 
 $.verbose = false;
 
-export async function waitFor(pred: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+export async function waitFor(pred: () => boolean | Promise<boolean>, timeoutMs = 5000, what = "condition"): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!pred()) {
+  while (!(await pred())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(10);
   }
