@@ -11,7 +11,7 @@ import * as n from "../native.ts";
 import { bunChildren, HelperSpawner, type ProcessSpawner } from "../service/spawn.ts";
 import type { CgroupTree } from "../service/cgroup.ts";
 import { watchedPids } from "../service/process-watch.ts";
-import { parseStat } from "./reaper.ts";
+import { childPids, parseStat } from "./reaper.ts";
 import { ServiceUnit, type ServiceHost } from "../service/service-unit.ts";
 import { DeviceWatch } from "./device-watch.ts";
 import { DeviceUnit, devicePathsOf, devicePresent } from "./device-unit.ts";
@@ -256,21 +256,7 @@ export class Manager implements SocketHost, ServiceHost {
   }
 
   orphanChildren(): number[] {
-    const out: number[] = [];
-    for (const pid of this.procChildren()) if (!bunChildren.has(pid) && !watchedPids.has(pid)) out.push(pid);
-    return out;
-  }
-
-  private procChildren(): number[] {
-    const out: number[] = [];
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, "utf8");
-    } catch {
-      return out;
-    }
-    for (const w of text.trim().split(/\s+/)) if (w) out.push(Number(w));
-    return out;
+    return childPids().filter((pid) => !bunChildren.has(pid) && !watchedPids.has(pid));
   }
 
   /** The service a process belongs to: main or control process, cgroup, or session (setsid by the exec helper). */
