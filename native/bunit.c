@@ -107,6 +107,34 @@ long bunit_sendto(int fd, const void *buf, uint64_t len, int flags, const void *
 }
 
 /*
+ * Control messages shared by the recvmsg wrappers below. take_creds(): SCM_CREDENTIALS into
+ * out[0..3] = pid, uid, gid, 1. take_fds(): SCM_RIGHTS into fds (those beyond maxfds are closed).
+ */
+static int take_creds(struct cmsghdr *c, int32_t *out) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS ||
+        c->cmsg_len != CMSG_LEN(sizeof(struct ucred)))
+        return 0;
+    struct ucred u;
+    memcpy(&u, CMSG_DATA(c), sizeof u);
+    out[0] = u.pid;
+    out[1] = (int32_t)u.uid;
+    out[2] = (int32_t)u.gid;
+    out[3] = 1;
+    return 1;
+}
+static int take_fds(struct cmsghdr *c, int32_t *fds, uint32_t maxfds, uint32_t *nfds) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) return 0;
+    uint32_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (uint32_t i = 0; i < n; i++) {
+        int got;
+        memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        if (*nfds < maxfds) fds[(*nfds)++] = got;
+        else close(got);
+    }
+    return 1;
+}
+
+/*
  * recvmsg with the sender's address and SCM_CREDENTIALS (for netlink uevents and AF_UNIX
  * datagrams). meta[0] = address length, meta[1] = pid, meta[2] = uid, meta[3] = gid,
  * meta[4] = 1 when credentials were present, meta[5] = msg_flags (MSG_TRUNC, MSG_CTRUNC).
@@ -132,17 +160,7 @@ long bunit_recvmsg_creds(int fd, void *buf, uint64_t len, void *addr, uint32_t a
     ssize_t n = recvmsg(fd, &msg, flags | MSG_TRUNC | MSG_CMSG_CLOEXEC);
     if (n < 0) return -errno;
     meta[0] = (int32_t)msg.msg_namelen;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
-            c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
-            struct ucred u;
-            memcpy(&u, CMSG_DATA(c), sizeof u);
-            meta[1] = u.pid;
-            meta[2] = (int32_t)u.uid;
-            meta[3] = (int32_t)u.gid;
-            meta[4] = 1;
-        }
-    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) take_creds(c, meta + 1);
     meta[5] = msg.msg_flags;
     return n;
 }
@@ -163,25 +181,8 @@ long bunit_recvmsg_notify(int fd, void *buf, uint64_t len, int32_t *fds, uint32_
     ssize_t r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT | MSG_TRUNC);
     int e = errno;
     if (r >= 0) {
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level != SOL_SOCKET) continue;
-            if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
-                struct ucred u;
-                memcpy(&u, CMSG_DATA(c), sizeof u);
-                meta[0] = u.pid;
-                meta[1] = (int32_t)u.uid;
-                meta[2] = (int32_t)u.gid;
-                meta[3] = 1;
-            } else if (c->cmsg_type == SCM_RIGHTS) {
-                uint32_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (uint32_t i = 0; i < n; i++) {
-                    int got;
-                    memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                    if (*nfds < maxfds) fds[(*nfds)++] = got;
-                    else close(got);
-                }
-            }
-        }
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (!take_creds(c, meta)) take_fds(c, fds, maxfds, nfds);
         meta[4] = msg.msg_flags;
     }
     free(ctl);
@@ -247,17 +248,7 @@ long bunit_recv_fds(int fd, void *buf, uint64_t len, int32_t *fds, uint32_t maxf
     int e = errno;
     *nfds = 0;
     if (r >= 0) {
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-                uint32_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (uint32_t i = 0; i < n; i++) {
-                    int got;
-                    memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                    if (*nfds < maxfds) fds[(*nfds)++] = got;
-                    else close(got);
-                }
-            }
-        }
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) take_fds(c, fds, maxfds, nfds);
     }
     free(ctl);
     return r < 0 ? -e : r;
