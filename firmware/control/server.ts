@@ -3,11 +3,11 @@
  * request line and gets one reply line (or, for a follow, a stream of lines until the client
  * goes). The caller's credentials come from SO_PEERCRED at accept time.
  */
-import { chmodSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+import { readFileSync, rmSync } from "node:fs";
 import * as n from "../native.ts";
 import * as C from "../sys/constants.ts";
 import type { FdWatch } from "../core/unit-runtime.ts";
+import { bindUnixPath } from "../core/unix-endpoint.ts";
 import { parseStatusGroups, type Caller } from "./auth.ts";
 import { MAX_REQUEST_BYTES, parseRequest, type ControlReply, type ControlRequest } from "./protocol.ts";
 
@@ -174,17 +174,7 @@ export class ControlServer {
 
   /** Binds path (replacing a stale socket there), mode 0666: every user may ask, the daemon decides. */
   static listen(path: string, watcher: FdWatch, handle: ControlHandler): ControlServer {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-    rmSync(path, { force: true });
-    const fd = n.socket(C.AF_UNIX, C.SOCK_STREAM);
-    try {
-      n.bind(fd, { family: "unix", path, abstract: false }, path);
-      chmodSync(path, 0o666);
-      n.listen(fd, 64);
-    } catch (e) {
-      n.close(fd);
-      throw e;
-    }
+    const fd = bindUnixPath(path, C.SOCK_STREAM, (s) => n.listen(s, 64));
     return new ControlServer(fd, path, watcher, handle);
   }
 

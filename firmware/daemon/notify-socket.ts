@@ -3,11 +3,11 @@
  * message carries the sender's pid as the kernel saw it (a process cannot claim another's).
  * Messages go to the manager, which finds the unit and checks NotifyAccess=.
  */
-import { chmodSync, mkdirSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+import { rmSync } from "node:fs";
 import * as n from "../native.ts";
 import * as C from "../sys/constants.ts";
 import type { FdWatch } from "../core/unit-runtime.ts";
+import { bindUnixPath } from "../core/unix-endpoint.ts";
 
 export type NotifyHandler = (sender: n.Ucred, text: string, fds: number[]) => void;
 
@@ -31,18 +31,8 @@ export class NotifySocket {
   }
 
   static bind(path: string, watcher: FdWatch, handle: NotifyHandler, warn: (m: string) => void): NotifySocket {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-    rmSync(path, { force: true });
-    const fd = n.socket(C.AF_UNIX, C.SOCK_DGRAM);
-    try {
-      n.bind(fd, { family: "unix", path, abstract: false }, path);
-      // Services running as other users must be able to send.
-      chmodSync(path, 0o666);
-      n.setsockoptInt(fd, C.SOL_SOCKET, C.SO_RCVBUF, 8 * 1024 * 1024);
-    } catch (e) {
-      n.close(fd);
-      throw e;
-    }
+    // Mode 0666: services running as other users must be able to send.
+    const fd = bindUnixPath(path, C.SOCK_DGRAM, (s) => n.setsockoptInt(s, C.SOL_SOCKET, C.SO_RCVBUF, 8 * 1024 * 1024));
     return new NotifySocket(fd, path, watcher, handle, warn);
   }
 
