@@ -49,16 +49,11 @@ export class ManagerControl implements ControlledSystem {
     };
   }
 
-  private known(name: string): boolean {
-    if (this.manager.loadedUnits().some((u) => u.name === name)) return true;
-    const cfg = this.manager.loadedUnit(name);
-    return cfg.loadState !== "not-found" || this.manager.unit(name) !== null;
-  }
-
   info(name: string): UnitInfo | null {
-    if (!this.known(name)) return null;
-    const rt = this.manager.loadedUnits().find((u) => u.name === name) ?? this.manager.unit(name);
+    // unit() answers with the running unit (or loads it); without one, only a unit file counts.
+    const rt = this.manager.unit(name);
     const cfg = rt?.config ?? this.manager.loadedUnit(name);
+    if (!rt && cfg.loadState === "not-found") return null;
     const g = this.manager.graphOf();
     return unitInfo(cfg, rt, {
       wallMs: this.wallMs,

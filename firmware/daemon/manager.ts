@@ -272,9 +272,8 @@ export class Manager implements SocketHost, ServiceHost {
       }
     }
     try {
-      const st = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const sid = Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[3]);
-      if (parseStat(st)) for (const s of services) if (s.pids().includes(sid)) return s;
+      const st = parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+      if (st) for (const s of services) if (s.pids().includes(st.sid)) return s;
     } catch {
       /* gone */
     }

@@ -8,13 +8,14 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as n from "../native.ts";
 import { watchedPids } from "../service/process-watch.ts";
 
-/** The state letter and parent pid from /proc/PID/stat text (the command may contain spaces and parentheses). */
-export function parseStat(text: string): { state: string; ppid: number } | null {
+/** The state letter, parent pid and session id from /proc/PID/stat text (the command may contain spaces and parentheses). */
+export function parseStat(text: string): { state: string; ppid: number; sid: number } | null {
   const close = text.lastIndexOf(")");
   if (close < 0) return null;
   const rest = text.slice(close + 2).split(" ");
   const ppid = Number(rest[1]);
-  return rest[0] && Number.isInteger(ppid) ? { state: rest[0], ppid } : null;
+  const sid = Number(rest[3]);
+  return rest[0] && Number.isInteger(ppid) && Number.isInteger(sid) ? { state: rest[0], ppid, sid } : null;
 }
 
 /**

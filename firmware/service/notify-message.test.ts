@@ -71,7 +71,7 @@ describe("process tracking helpers", () => {
   test("wait statuses and /proc stat lines", () => {
     expect(decodeWaitStatus(3 << 8)).toEqual({ code: 3, signal: null });
     expect(decodeWaitStatus(9)).toEqual({ code: null, signal: 9 });
-    expect(parseStat("123 (a (weird) name) Z 456 123 123 0")).toEqual({ state: "Z", ppid: 456 });
+    expect(parseStat("123 (a (weird) name) Z 456 123 123 0")).toEqual({ state: "Z", ppid: 456, sid: 123 });
     expect(parseStat("garbage")).toBeNull();
   });
 });
