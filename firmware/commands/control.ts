@@ -65,6 +65,11 @@ export function converse(path: string, req: ControlRequest, onLine: (v: unknown)
   });
 }
 
+/** systemctl status: 3 when a unit is not active (reloading counts as active). */
+function statusExitCode(units: UnitInfo[]): number {
+  return units.every((u) => u.activeState === "active" || u.activeState === "reloading") ? 0 : 3;
+}
+
 function render(args: ControlArgs, data: Record<string, unknown>, nowMs: number): { text: string; code: number } {
   const cmd = args.request.command;
   switch (cmd) {
@@ -76,8 +81,7 @@ function render(args: ControlArgs, data: Record<string, unknown>, nowMs: number)
       const units = data.units as UnitInfo[];
       const logs = data.logs as Record<string, LogRecord[]>;
       const text = units.map((u) => formatUnitStatus(u, nowMs) + (logs[u.unit]?.length ? `\n${formatLogLines(logs[u.unit]!)}` : "")).join("\n");
-      // systemctl status: 3 when a unit is not active.
-      return { text, code: units.every((u) => u.activeState === "active" || u.activeState === "reloading") ? 0 : 3 };
+      return { text, code: statusExitCode(units) };
     }
     case "show":
       return { text: (data.units as UnitInfo[]).map(formatShow).join("\n"), code: 0 };
@@ -131,7 +135,7 @@ export async function runControl(command: ControlCommand, argv: string[]): Promi
       if (args.json) {
         process.stdout.write(JSON.stringify(reply.data) + "\n");
         const d = reply.data as { units?: UnitInfo[] };
-        if (command === "status" && d.units && !d.units.every((u) => u.activeState === "active")) code = 3;
+        if (command === "status" && d.units) code = statusExitCode(d.units);
         return;
       }
       const r = render(args, reply.data as Record<string, unknown>, Date.now());
