@@ -139,15 +139,21 @@ async function stringDescriptor(d: Dev, index: number, lang: number): Promise<st
   return Buffer.from(b.subarray(2, b[0])).toString("utf16le");
 }
 
+/** A daemon serving the shipped usb-loopback units with GADGET, once the gadget is bound. */
+async function startLoopbackDaemon(prefix: string): Promise<{ daemon: UsbDaemon; dir: string }> {
+  const dir = mkdtempSync(prefix);
+  for (const f of ["usb-loopback.socket", "usb-loopback.service", "usb-loopback.toml"]) copyFileSync(join(UNITS, f), join(dir, f));
+  writeFileSync(join(dir, "gadget.json"), JSON.stringify(GADGET));
+  const daemon = await UsbDaemon.start(dir, join(dir, "gadget.json"));
+  await daemon.waitLog(/gadget bunit-test: bound to dummy_udc\.0/);
+  return { daemon, dir };
+}
+
 describe("ListenUSBFunction= with a composed gadget on dummy_hcd", () => {
   let daemon: UsbDaemon;
   let dir = "";
   beforeAll(async () => {
-    dir = mkdtempSync("/tmp/bunit-usb-");
-    for (const f of ["usb-loopback.socket", "usb-loopback.service", "usb-loopback.toml"]) copyFileSync(join(UNITS, f), join(dir, f));
-    writeFileSync(join(dir, "gadget.json"), JSON.stringify(GADGET));
-    daemon = await UsbDaemon.start(dir, join(dir, "gadget.json"));
-    await daemon.waitLog(/gadget bunit-test: bound to dummy_udc\.0/);
+    ({ daemon, dir } = await startLoopbackDaemon("/tmp/bunit-usb-"));
   });
   afterAll(async () => {
     await daemon?.stop();
@@ -336,11 +342,7 @@ describe("daemon-reexec with a composed gadget", () => {
   let daemon: UsbDaemon;
   let dir = "";
   beforeAll(async () => {
-    dir = mkdtempSync("/tmp/bunit-usb-reexec-");
-    for (const f of ["usb-loopback.socket", "usb-loopback.service", "usb-loopback.toml"]) copyFileSync(join(UNITS, f), join(dir, f));
-    writeFileSync(join(dir, "gadget.json"), JSON.stringify(GADGET));
-    daemon = await UsbDaemon.start(dir, join(dir, "gadget.json"));
-    await daemon.waitLog(/gadget bunit-test: bound to dummy_udc\.0/);
+    ({ daemon, dir } = await startLoopbackDaemon("/tmp/bunit-usb-reexec-"));
   });
   afterAll(async () => {
     await daemon?.stop();
