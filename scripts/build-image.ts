@@ -216,10 +216,12 @@ export async function buildImage(boardName: string, opts: { dryRun?: boolean; fo
       mkdirSync(join(opt, "test"), { recursive: true });
       copyTree(join(repoRoot, "test/guest"), join(opt, "test/guest"));
       copyTree(join(repoRoot, "test/bench"), join(opt, "test/bench"));
-      // The C reference of the FunctionFS benchmark, built for the board.
+      // The C programs of the guest benchmarks (FunctionFS reference, vsock service and
+      // client), built for the board.
       mkdirSync(join(opt, "bin"), { recursive: true });
       const cc = await pickCompiler(board.arch);
       await $`${cc} -O2 -Wall -Wextra -Werror -o ${join(opt, "bin/ffs-aio-ref")} ${join(repoRoot, "test/bench/usb/ffs-aio-ref.c")} -lpthread`;
+      await $`${cc} -O2 -Wall -Wextra -Werror -o ${join(opt, "bin/vsock-sink-source")} ${join(repoRoot, "test/bench/vsock/vsock-sink-source.c")}`;
       for (const f of ["package.json", "bunfig.toml"]) copyFileSync(join(repoRoot, f), join(opt, f));
       symlinkSync("../../usr/lib/bunit/firmware", join(opt, "firmware"));
       await usbModules(board.arch, opt);

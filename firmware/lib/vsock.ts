@@ -10,13 +10,16 @@
  *   const l = listenVsock(20000);                    // any CID
  *   const c = await l.accept();                      // c.peer = { cid, port }
  *
+ *   const l = VsockListener.fromListenFds();         // ListenStream=vsock:… with Accept=no
+ *
  * Targets are "CID:PORT" with named CIDs as in ListenStream= (hypervisor, local, host). The
  * fds are non-blocking and watched with bunit's fd watcher.
  */
 import * as n from "../native.ts";
-import { AF_VSOCK, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, SHUT_WR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, VMADDR_CID_ANY } from "../sys/constants.ts";
+import { AF_VSOCK, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, F_GETFL, F_SETFL, O_NONBLOCK, SHUT_WR, SO_ACCEPTCONN, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, VMADDR_CID_ANY } from "../sys/constants.ts";
 import { isErrno } from "../sys/errno.ts";
 import { parseVsockCid } from "../socket/listen-address.ts";
+import { listenFds, type ListenFd } from "./listen-fds.ts";
 
 export interface VsockAddress {
   cid: number;
@@ -94,7 +97,7 @@ export class VsockStream {
             continue;
           }
           if (got === 0) return ctl.close();
-          ctl.enqueue(buf.slice(0, got));
+          ctl.enqueue(buf.subarray(0, got)); // a fresh buffer per pull: no copy needed
           return;
         }
       },
@@ -161,6 +164,33 @@ export class VsockListener {
       throw e;
     }
     return new VsockListener(fd, port);
+  }
+
+  /** A listening vsock socket passed by socket activation (bunit or systemd, Accept=no). */
+  static fromFd(fd: number): VsockListener {
+    const a = n.getsockname(fd);
+    if (a?.family !== "vsock") throw new Error(`fd ${fd} is not an AF_VSOCK socket`);
+    if (!n.getsockoptInt(fd, SOL_SOCKET, SO_ACCEPTCONN)) throw new Error(`fd ${fd} (vsock port ${a.port}) is not listening (Accept=yes passes a connection, not a listener)`);
+    n.fcntl(fd, F_SETFL, n.fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return new VsockListener(fd, a.port);
+  }
+
+  /**
+   * The first listening vsock socket in $LISTEN_FDS (named `name` if given). listenFds() unsets
+   * LISTEN_*; a service with other fds too passes what it read itself as `fds`.
+   */
+  static fromListenFds(opts: { name?: string; fds?: ListenFd[] } = {}): VsockListener {
+    const fds = opts.fds ?? listenFds();
+    const isVsock = (fd: number) => {
+      try {
+        return n.getsockname(fd)?.family === "vsock";
+      } catch {
+        return false; // not a socket (a FIFO, a FunctionFS endpoint, ...)
+      }
+    };
+    const mine = fds.find((f) => (!opts.name || f.name === opts.name) && isVsock(f.fd));
+    if (!mine) throw new Error(`no vsock socket${opts.name ? ` named ${opts.name}` : ""} in LISTEN_FDS (${fds.map((f) => f.name).join(", ") || "none"})`);
+    return VsockListener.fromFd(mine.fd);
   }
 
   async accept(): Promise<VsockStream> {

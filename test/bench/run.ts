@@ -1,5 +1,5 @@
 /**
- * `npm run bench [latency|accept|startup|uevent|usb]...`: every benchmark (or those named), one table. Each row is this project's figure, the peer's
+ * `npm run bench [latency|accept|startup|uevent|usb|vsock]...`: every benchmark (or those named), one table. Each row is this project's figure, the peer's
  * figure measured in the same run on the same machine, and the ratio (ours / peer; for rates
  * higher is better, for times and sizes lower is better: the "better" column says which).
  *
@@ -7,6 +7,9 @@
  *   systemd-socket-activate, busybox inetd and xinetd; 100 sockets start time and RSS.
  *   FunctionFS bulk throughput (QEMU board, dummy_hcd): the TypeScript library against a C
  *   reference (test/bench/usb/ffs-aio-ref.c) doing the same AIO with the same depth.
+ *   vsock throughput through an Accept=no service (QEMU board, loopback transport): the C
+ *   service activated by bunit against the same service binding the port itself, and the
+ *   TypeScript service on bunit's vsock library against the C one (test/bench/vsock/).
  */
 import { buildImage } from "../../scripts/build-image.ts";
 import { Guest } from "../../scripts/lib/qemu.ts";
@@ -31,19 +34,47 @@ export function formatTable(rows: Row[]): string {
   return [line(head), `|${w.map((x) => "-".repeat(x + 2)).join("|")}|`, ...body.map(line)].join("\n");
 }
 
-async function usbThroughput(): Promise<Row[]> {
+/** Runs a benchmark script inside the QEMU board and returns its last stdout line as JSON. */
+async function inGuest<T>(guest: Guest, script: string, what: string): Promise<T> {
+  const r = await guest.run(["/usr/bin/bun", script], { cwd: "/opt/bunit", timeoutMs: 10 * 60_000 });
+  process.stderr.write(r.stderr);
+  if (r.code !== 0) throw new Error(`${what} benchmark failed (${r.code ?? r.signal}):\n${r.stdout}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
+}
+
+const mb = (x: number) => x / 1e6;
+
+async function usbThroughput(guest: Guest): Promise<Row[]> {
+  const res = await inGuest<{ ts: { out: number; in: number }; c: { out: number; in: number } }>(guest, "test/bench/usb/throughput.ts", "usb throughput");
+  return [
+    { what: `FunctionFS bulk OUT, dummy_hcd in QEMU (${guest.accel})`, ours: mb(res.ts.out), peer: mb(res.c.out), peerName: "C + AIO", unit: "MB/s", better: "higher" },
+    { what: `FunctionFS bulk IN, dummy_hcd in QEMU (${guest.accel})`, ours: mb(res.ts.in), peer: mb(res.c.in), peerName: "C + AIO", unit: "MB/s", better: "higher" },
+  ];
+}
+
+async function vsockThroughput(guest: Guest): Promise<Row[]> {
+  type Rates = { send: number; recv: number };
+  const res = await inGuest<{ direct: Rates; "bunit-c": Rates; "bunit-ts": Rates }>(guest, "test/bench/vsock/throughput.ts", "vsock throughput");
+  const where = `vsock loopback in QEMU (${guest.accel})`;
+  const row = (what: string, ours: number, peer: number, peerName: string): Row => ({ what: `${what}, ${where}`, ours: mb(ours), peer: mb(peer), peerName, unit: "MB/s", better: "higher" });
+  return [
+    row("vsock Accept=no C service, client -> service", res["bunit-c"].send, res.direct.send, "same C service binding the port itself"),
+    row("vsock Accept=no C service, service -> client", res["bunit-c"].recv, res.direct.recv, "same C service binding the port itself"),
+    row("vsock Accept=no TS service (bunit's vsock library), client -> service", res["bunit-ts"].send, res["bunit-c"].send, "C service, Accept=no"),
+    row("vsock Accept=no TS service (bunit's vsock library), service -> client", res["bunit-ts"].recv, res["bunit-c"].recv, "C service, Accept=no"),
+  ];
+}
+
+/** The benchmarks that run inside the QEMU board share one boot. */
+async function guestBenchmarks(names: string[]): Promise<Row[]> {
+  if (names.length === 0) return [];
   const img = await buildImage("qemu-x86_64", { log: () => {} });
   const guest = await Guest.boot(img, { mode: "none" });
   try {
-    const r = await guest.run(["/usr/bin/bun", "test/bench/usb/throughput.ts"], { cwd: "/opt/bunit", timeoutMs: 10 * 60_000 });
-    process.stderr.write(r.stderr);
-    if (r.code !== 0) throw new Error(`usb throughput benchmark failed (${r.code ?? r.signal}):\n${r.stdout}`);
-    const res = JSON.parse(r.stdout.trim().split("\n").pop()!) as { ts: { out: number; in: number }; c: { out: number; in: number } };
-    const mb = (x: number) => x / 1e6;
-    return [
-      { what: `FunctionFS bulk OUT, dummy_hcd in QEMU (${guest.accel})`, ours: mb(res.ts.out), peer: mb(res.c.out), peerName: "C + AIO", unit: "MB/s", better: "higher" },
-      { what: `FunctionFS bulk IN, dummy_hcd in QEMU (${guest.accel})`, ours: mb(res.ts.in), peer: mb(res.c.in), peerName: "C + AIO", unit: "MB/s", better: "higher" },
-    ];
+    const rows: Row[] = [];
+    if (names.includes("usb")) rows.push(...(await usbThroughput(guest)));
+    if (names.includes("vsock")) rows.push(...(await vsockThroughput(guest)));
+    return rows;
   } finally {
     await guest.shutdown();
   }
@@ -62,6 +93,6 @@ if (import.meta.main) {
   if (want("accept")) rows.push(...(await acceptRate()));
   if (want("startup")) rows.push(...(await hundredSockets()));
   if (want("uevent")) rows.push(await ueventParseRate());
-  if (want("usb")) rows.push(...(await usbThroughput()));
+  rows.push(...(await guestBenchmarks(["usb", "vsock"].filter(want))));
   console.log(formatTable(rows));
 }

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { connectVsock, listenVsock, type VsockStream } from "../../firmware/lib/vsock.ts";
+import { connectVsock, listenVsock, VsockListener, type VsockStream } from "../../firmware/lib/vsock.ts";
 import { UsbDaemon, waitFor } from "./support.ts";
 
 const PORT = 20001;
@@ -101,6 +101,51 @@ describe("vsock sockets in the QEMU board", () => {
     const [first, second] = r.stdout.toString().split("\n");
     expect(first).toMatch(/^vsock:1 \d+$/);
     expect(second).toBe("from the cli");
+  });
+});
+
+describe("an Accept=no vsock service on bunit's library", () => {
+  const port = 20020;
+  let daemon: UsbDaemon;
+  beforeAll(async () => {
+    const dir = mkdtempSync("/tmp/bunit-vsock-no-");
+    writeFileSync(join(dir, "vupper.socket"), `[Socket]\nListenStream=vsock::${port}\nFileDescriptorName=echo\n[Install]\nWantedBy=sockets.target\n`);
+    writeFileSync(join(dir, "vupper.service"), "[Service]\nExecStart=/usr/bin/bun /opt/bunit/test/guest/vsock-echo-service.ts\n");
+    daemon = await UsbDaemon.start(dir);
+    await daemon.waitLog(/Reached default\.target/);
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  test("the first connection starts the service, which accepts it and later ones on the passed listener", async () => {
+    expect(daemon.log()).not.toContain("vsock-echo-service: listening");
+    const a = await connectVsock(`local:${port}`);
+    const b = await connectVsock(`local:${port}`);
+    await a.write("first\n");
+    await b.write("second\n");
+    a.end();
+    b.end();
+    const [ta, tb] = await Promise.all([readAll(a, (t) => t.endsWith("FIRST\n")), readAll(b, (t) => t.endsWith("SECOND\n"))]);
+    const pidA = /^pid (\d+) peer 1\n/.exec(ta)?.[1];
+    expect(pidA).toBeDefined();
+    expect(tb.startsWith(`pid ${pidA} peer 1\n`)).toBe(true); // one process for both
+    await daemon.waitLog(new RegExp(`vsock-echo-service: listening on port ${port}`));
+    a.close();
+    b.close();
+  });
+
+  test("fromFd refuses what is not a listening vsock socket", async () => {
+    const l = listenVsock(20021);
+    const [server, client] = await Promise.all([l.accept(), connectVsock("local:20021")]);
+    expect(() => VsockListener.fromFd(client.fd)).toThrow(`fd ${client.fd} (vsock port`);
+    expect(() => VsockListener.fromFd(client.fd)).toThrow("is not listening");
+    expect(() => VsockListener.fromFd(0)).toThrow(/fd 0 is not an AF_VSOCK socket|non-socket/);
+    expect(() => VsockListener.fromListenFds({ fds: [{ fd: 0, name: "stdin" }] })).toThrow("no vsock socket in LISTEN_FDS (stdin)");
+    expect(VsockListener.fromFd(l.fd).port).toBe(20021);
+    server.close();
+    client.close();
+    l.close();
   });
 });
 
