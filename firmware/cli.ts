@@ -2,6 +2,7 @@
 /** The bunit command line: one entry point, one module per command. */
 import { runVerify } from "./commands/verify.ts";
 import { isCommand } from "./control/protocol.ts";
+import { VERSION } from "./version.ts";
 
 const USAGE = `usage: bunit COMMAND [ARGS...]
 
@@ -20,6 +21,8 @@ talking to a running daemon (options: --json, --socket PATH or $BUNIT_CONTROL):
   cat UNIT... | show UNIT...             unit files with drop-ins; properties as Key=Value
   logs [UNIT] [-n N] [-f]                the daemon's log ring (service output included)
   daemon-reexec                          replace the daemon process, keeping every socket open
+
+  --version                              print bunit's version
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -43,6 +46,10 @@ export async function main(argv: string[]): Promise<number> {
       const { runVsock } = await import("./commands/vsock.ts");
       return runVsock(rest);
     }
+    case "--version":
+    case "version":
+      process.stdout.write(`bunit ${VERSION}\n`);
+      return 0;
     case undefined:
     case "-h":
     case "--help":

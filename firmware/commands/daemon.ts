@@ -36,8 +36,8 @@ import { defaultUnitPath } from "../unit/unit-path.ts";
 import { Gadget } from "../usb/gadget.ts";
 import { parseGadgetFile } from "../usb/gadget-config.ts";
 import { kernelGadgetIo } from "../usb/gadget-kernel.ts";
+import { VERSION } from "../version.ts";
 
-export const VERSION = "0.2.0";
 const LOG_TARGETS = ["console", "syslog", "none"] as const;
 type LogTarget = (typeof LOG_TARGETS)[number];
 

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../../scripts/lib/paths.ts";
+import { VERSION } from "../../firmware/version.ts";
 import { request, waitFor } from "../support/harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "bunit-cli-"));
@@ -12,6 +13,12 @@ const cli = join(repoRoot, "firmware", "cli.ts");
 function writeUnits(units: Record<string, string>) {
   for (const [k, v] of Object.entries(units)) writeFileSync(join(dir, k), v.replaceAll("@DIR@", dir));
 }
+
+test("bunit --version", () => {
+  const r = Bun.spawnSync([process.execPath, cli, "--version"]);
+  expect(r.exitCode).toBe(0);
+  expect(r.stdout.toString()).toBe(`bunit ${VERSION}\n`);
+});
 
 describe("bunit daemon", () => {
   test("serves activation, and SIGTERM stops every unit cleanly", async () => {
@@ -29,6 +36,7 @@ describe("bunit daemon", () => {
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
     const err = await new Response(p.stderr).text();
+    expect(err).toContain(`bunit ${p.pid} starting (${VERSION})`);
     expect(err).toContain("Received SIGTERM, stopping all units.");
     expect(err).toContain("All units stopped. Exiting.");
     // The bad unit was refused with file, line and directive, and did not stop the others.
