@@ -39,6 +39,8 @@ import { kernelGadgetIo } from "../usb/gadget-kernel.ts";
 import { VERSION } from "../version.ts";
 
 const LOG_TARGETS = ["console", "syslog", "none"] as const;
+/** How long daemon-reexec waits for running jobs and transitions to end. */
+const REEXEC_SETTLE_MS = 30_000;
 type LogTarget = (typeof LOG_TARGETS)[number];
 
 export interface DaemonArgs {
@@ -168,15 +170,36 @@ export async function runDaemon(argv: string[]): Promise<number> {
     for (const pid of reapOrphans((p) => bunChildren.has(p))) logger.debug(`Reaped orphaned process ${pid}.`);
   }, 1000);
 
-  const reexec = (): string | null => {
+  let reexecPending = false;
+  const reexec = async (): Promise<string | null> => {
     if (stopping) return "the daemon is stopping";
-    const blocker = reexecBlocker(manager);
-    if (blocker) return blocker;
+    if (reexecPending) return "a daemon-reexec is already under way";
+    reexecPending = true;
+    // New connections wait in the kernel while running jobs finish, so that every unit is
+    // settled (Accept=yes instances running or gone) when the state is taken.
+    manager.holdActivation(true);
+    const deadline = Date.now() + REEXEC_SETTLE_MS;
+    const settled = async (): Promise<string | null> => {
+      let blocker = reexecBlocker(manager);
+      while (blocker && Date.now() < deadline && !stopping) {
+        await Bun.sleep(10);
+        blocker = reexecBlocker(manager);
+      }
+      return stopping ? "the daemon is stopping" : blocker && `${blocker} (waited ${REEXEC_SETTLE_MS / 1000} s)`;
+    };
+    const giveUp = (why: string) => {
+      reexecPending = false;
+      manager.holdActivation(false);
+      return why;
+    };
+    const blocker = await settled();
+    if (blocker) return giveUp(blocker);
     logger.info("Re-executing the daemon (daemon-reexec); listening sockets stay open.");
-    // Answer the client first, then exec.
-    setTimeout(() => {
-      const blockerNow = reexecBlocker(manager);
-      if (blockerNow) return logger.warning(`daemon-reexec abandoned: ${blockerNow}`);
+    // Answer the client first, then exec. Nothing new starts meanwhile (sockets are held),
+    // but a process may end: the state is taken only in a settled moment.
+    setTimeout(async () => {
+      const late = await settled();
+      if (late) return logger.warning(`daemon-reexec abandoned: ${giveUp(late)}`);
       clearInterval(reaper);
       control?.close(true);
       notify?.close(true);
@@ -191,6 +214,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       logger.error(`daemon-reexec failed: ${err}; continuing in the old process`);
       if (control) control = ControlServer.adopt(control.fd, control.path, watcher, handler);
       if (notify) notify = NotifySocket.adopt(notify.fd, notify.path, watcher, onNotify, warn);
+      giveUp(err);
     }, 20);
     return null;
   };

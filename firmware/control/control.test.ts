@@ -24,7 +24,7 @@ function fakeSystem(jobs: string[]): ControlledSystem {
     reloadUnits: async () => ({ added: [], changed: [], removed: [], rejected: [], reopened: [] }),
     catUnit: () => null,
     ring: new LogRing(10),
-    reexec: () => null,
+    reexec: async () => null,
     controlGid: 1000,
   };
 }

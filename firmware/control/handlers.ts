@@ -33,8 +33,11 @@ export interface ControlledSystem {
   /** The unit file and its drop-ins, each preceded by "# PATH". */
   catUnit(name: string): string | null;
   ring: LogRing;
-  /** Schedules the replacement of the daemon process (after this reply); an error message when it cannot. */
-  reexec(): string | null;
+  /**
+   * Holds new connections, waits until no job runs and no unit is in transition, then schedules
+   * the replacement of the daemon process (after this reply); an error message when it cannot.
+   */
+  reexec(): Promise<string | null>;
   controlGid: number | null;
 }
 
@@ -111,7 +114,7 @@ export function controlHandler(sys: ControlledSystem) {
         };
       }
       case "daemon-reexec": {
-        const err = sys.reexec();
+        const err = await sys.reexec();
         return err === null ? ok({ reexec: sys.summary().pid }) : fail(err);
       }
     }

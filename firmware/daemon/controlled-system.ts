@@ -16,7 +16,7 @@ export interface DaemonFacts {
   controlPath: string;
   controlGid: number | null;
   stopping(): boolean;
-  reexec(): string | null;
+  reexec(): Promise<string | null>;
 }
 
 export class ManagerControl implements ControlledSystem {
@@ -124,7 +124,7 @@ export class ManagerControl implements ControlledSystem {
     }).join("\n");
   }
 
-  reexec(): string | null {
+  reexec(): Promise<string | null> {
     return this.facts.reexec();
   }
 }

@@ -12,7 +12,7 @@ import { bunChildren, HelperSpawner, type ProcessSpawner } from "../service/spaw
 import type { CgroupTree } from "../service/cgroup.ts";
 import { watchedPids } from "../service/process-watch.ts";
 import { childPids, parseStat } from "./reaper.ts";
-import { ServiceUnit, type ServiceHost } from "../service/service-unit.ts";
+import { ServiceUnit, type ServiceHost, type ServiceSnapshot } from "../service/service-unit.ts";
 import { DeviceWatch } from "./device-watch.ts";
 import { DeviceUnit, devicePathsOf, devicePresent } from "./device-unit.ts";
 import { SocketUnit, type AcceptedConnection, type SocketHost } from "../socket/socket-unit.ts";
@@ -333,16 +333,7 @@ export class Manager implements SocketHost, ServiceHost {
 
   startAcceptedInstance(socket: SocketUnit, instance: string, conn: AcceptedConnection): boolean {
     const name = instantiate(socketServiceName(socket.config), instance);
-    const cfg = this.loader.load(name);
-    this.loader.forget(name);
-    if (cfg.loadState !== "loaded" || !cfg.service) {
-      this.logger.error(`Failed to load ${name}: ${cfg.loadState}`, socket.name);
-      return false;
-    }
-    const instanceCfg = { ...cfg, unit: { ...cfg.unit, description: `${cfg.unit.description ?? name} (${conn.description})` } };
-    const svc = new ServiceUnit(instanceCfg, this);
-    svc.connection = conn;
-    this.units.set(name, svc);
+    if (!this.instanceUnit(name, conn)) return false;
     try {
       void this.jobs.enqueue(name, "start", `connection on ${socket.name}`);
     } catch {
@@ -350,6 +341,34 @@ export class Manager implements SocketHost, ServiceHost {
       return false;
     }
     return true;
+  }
+
+  /** An Accept=yes instance the previous daemon process started (daemon-reexec). */
+  adoptAcceptedInstance(name: string, conn: AcceptedConnection, snapshot: ServiceSnapshot): boolean {
+    const svc = this.instanceUnit(name, conn);
+    if (!svc) return false;
+    svc.adopt(snapshot);
+    return true;
+  }
+
+  /** The service unit of one Accept=yes connection, loaded fresh from its template. */
+  private instanceUnit(name: string, conn: AcceptedConnection): ServiceUnit | null {
+    const cfg = this.loader.load(name);
+    this.loader.forget(name);
+    if (cfg.loadState !== "loaded" || !cfg.service) {
+      this.logger.error(`Failed to load ${name}: ${cfg.loadState}`, conn.socket);
+      return null;
+    }
+    const instanceCfg = { ...cfg, unit: { ...cfg.unit, description: `${cfg.unit.description ?? name} (${conn.description})` } };
+    const svc = new ServiceUnit(instanceCfg, this);
+    svc.connection = conn;
+    this.units.set(name, svc);
+    return svc;
+  }
+
+  /** Holds (or releases) every socket: connections wait in the kernel meanwhile. */
+  holdActivation(on: boolean): void {
+    for (const u of this.units.values()) if (u instanceof SocketUnit) u.hold(on);
   }
 
   instanceFinished(service: ServiceUnit): void {

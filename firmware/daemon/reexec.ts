@@ -3,13 +3,14 @@
  * one, handing over every open listening fd (FunctionFS ep0 and endpoint files included), the
  * control and notify sockets, the services' output pipes and fd stores. The kernel keeps
  * queueing connections on the listening sockets meanwhile, so none is refused; services stay
- * children of the same pid and are adopted by the new process.
+ * children of the same pid and are adopted by the new process, Accept=yes instances with their
+ * connections (they count against MaxConnections= again).
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as n from "../native.ts";
 import type { LogRecord } from "../core/log.ts";
 import { ServiceUnit, type ServiceSnapshot } from "../service/service-unit.ts";
-import { SocketUnit } from "../socket/socket-unit.ts";
+import { SocketUnit, type SavedConnection } from "../socket/socket-unit.ts";
 import type { OpenedPort } from "../socket/socket-open.ts";
 import type { Manager } from "./manager.ts";
 
@@ -18,12 +19,14 @@ export const STATE_ENV = "BUNIT_REEXEC_STATE";
 type SerializedPort = Omit<OpenedPort, "port"> & { text: string; kind: string };
 
 export interface ReexecState {
-  version: 1;
+  version: 2;
   startedMs: number;
   control: { fd: number; path: string } | null;
   notify: { fd: number; path: string } | null;
-  sockets: { unit: string; running: boolean; ports: SerializedPort[] }[];
+  sockets: { unit: string; running: boolean; ports: SerializedPort[]; accepted: number; refused: number }[];
   services: ServiceSnapshot[];
+  /** Accept=yes instances that were running: their connection and their process. */
+  instances: { connection: SavedConnection; service: ServiceSnapshot }[];
   /** Units waiting for their automatic restart: started again by the new process. */
   restart: string[];
   logs: LogRecord[];
@@ -36,7 +39,6 @@ export function reexecBlocker(m: Manager): string | null {
   for (const u of m.loadedUnits()) {
     const a = u.activeState();
     if (u instanceof ServiceUnit && u.subState() === "auto-restart") continue;
-    if (u instanceof ServiceUnit && u.connection) continue; // Accept=yes instances run on unsupervised
     if (a === "activating" || a === "deactivating" || a === "reloading") return `${u.name} is ${a}; try again when it settled`;
   }
   return null;
@@ -45,6 +47,7 @@ export function reexecBlocker(m: Manager): string | null {
 export function collectState(m: Manager, extra: Pick<ReexecState, "startedMs" | "control" | "notify" | "logs" | "gadget">): ReexecState {
   const sockets: ReexecState["sockets"] = [];
   const services: ServiceSnapshot[] = [];
+  const instances: ReexecState["instances"] = [];
   const restart: string[] = [];
   for (const u of m.loadedUnits()) {
     if (u instanceof SocketUnit && u.ports.length && u.activeState() === "active") {
@@ -52,13 +55,18 @@ export function collectState(m: Manager, extra: Pick<ReexecState, "startedMs" | 
         unit: u.name,
         running: u.subState() === "running",
         ports: u.ports.map(({ port, ...rest }) => ({ ...rest, text: port.text, kind: port.kind })),
+        accepted: u.connections.nAccepted,
+        refused: u.connections.nRefused,
       });
-    } else if (u instanceof ServiceUnit && !u.connection) {
+    } else if (u instanceof ServiceUnit && u.connection) {
+      const { release: _, ...connection } = u.connection;
+      if (u.activeState() === "active") instances.push({ connection, service: u.snapshot() });
+    } else if (u instanceof ServiceUnit) {
       if (u.subState() === "auto-restart") restart.push(u.name);
       else if (u.activeState() === "active" || u.fdStore.size) services.push(u.snapshot());
     }
   }
-  return { version: 1, ...extra, sockets, services, restart };
+  return { version: 2, ...extra, sockets, services, instances, restart };
 }
 
 /** Every fd the new process must inherit. */
@@ -67,7 +75,8 @@ export function stateFds(s: ReexecState): number[] {
   if (s.control) fds.push(s.control.fd);
   if (s.notify) fds.push(s.notify.fd);
   for (const k of s.sockets) for (const p of k.ports) fds.push(p.fd, ...p.aux);
-  for (const v of s.services) {
+  for (const i of s.instances) fds.push(i.connection.fd);
+  for (const v of [...s.services, ...s.instances.map((i) => i.service)]) {
     for (const e of v.fdStore) fds.push(e.fd);
     if (v.logFds.stdout !== undefined) fds.push(v.logFds.stdout);
     if (v.logFds.stderr !== undefined) fds.push(v.logFds.stderr);
@@ -104,7 +113,7 @@ export function takeState(env: Record<string, string | undefined> = process.env)
   try {
     const s = JSON.parse(readFileSync(path, "utf8")) as ReexecState;
     rmSync(path, { force: true });
-    if (s.version !== 1) throw new Error(`unknown state version ${String(s.version)}`);
+    if (s.version !== 2) throw new Error(`unknown state version ${String(s.version)}`);
     for (const fd of stateFds(s)) n.setCloexec(fd, true);
     return s;
   } catch (e) {
@@ -133,7 +142,7 @@ export function adoptState(m: Manager, s: ReexecState): string[] {
       }
       ports.push({ ...rest, port });
     }
-    u.adopt(ports, k.running);
+    u.adopt(ports, k.running, { accepted: k.accepted, refused: k.refused });
   }
   for (const v of s.services) {
     const u = m.unit(v.unit);
@@ -142,6 +151,19 @@ export function adoptState(m: Manager, s: ReexecState): string[] {
       continue;
     }
     u.adopt(v);
+  }
+  for (const i of s.instances) {
+    const sock = m.unit(i.connection.socket);
+    if (!(sock instanceof SocketUnit)) {
+      problems.push(`${i.service.unit}: ${i.connection.socket} is not a loadable socket any more; the instance runs on unsupervised`);
+      n.close(i.connection.fd);
+      continue;
+    }
+    const conn = sock.adoptConnection(i.connection);
+    if (!m.adoptAcceptedInstance(i.service.unit, conn, i.service)) {
+      problems.push(`${i.service.unit}: its template cannot be loaded any more; the instance runs on unsupervised`);
+      conn.release();
+    }
   }
   for (const r of s.restart) void m.enqueue(r, "start", "automatic restart (carried over daemon-reexec)");
   return problems;

@@ -7,7 +7,7 @@ import { formatIPv4, formatIPv6, isV4Mapped } from "../sys/ip.ts";
 import type { SockAddr } from "../sys/sockaddr.ts";
 
 export type Admission =
-  | { ok: true; release: () => void }
+  | { ok: true; source: string | null; release: () => void }
   | { ok: false; reason: "max-connections" | "per-source"; count: number; source?: string };
 
 /** The key MaxConnectionsPerSource= counts by; null when the peer cannot be identified. */
@@ -45,21 +45,26 @@ export class ConnectionTracker {
         return { ok: false, reason: "per-source", count: n, source };
       }
     }
+    return { ok: true, source, release: this.readmit(source) };
+  }
+
+  /**
+   * Counts a connection admitted before without checking the limits (one an instance held
+   * across daemon-reexec); returns what frees its slot.
+   */
+  readmit(source: string | null): () => void {
     if (source !== null) this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
     this.nConnections++;
     let released = false;
-    return {
-      ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.nConnections--;
-        if (source !== null) {
-          const n = (this.perSource.get(source) ?? 1) - 1;
-          if (n <= 0) this.perSource.delete(source);
-          else this.perSource.set(source, n);
-        }
-      },
+    return () => {
+      if (released) return;
+      released = true;
+      this.nConnections--;
+      if (source !== null) {
+        const n = (this.perSource.get(source) ?? 1) - 1;
+        if (n <= 0) this.perSource.delete(source);
+        else this.perSource.set(source, n);
+      }
     };
   }
 

@@ -26,8 +26,14 @@ export interface AcceptedConnection {
   env: Record<string, string>;
   description: string;
   fdName: string;
+  /** The socket unit that accepted it, and the key MaxConnectionsPerSource= counted it by. */
+  socket: string;
+  source: string | null;
   release(): void;
 }
+
+/** An Accept=yes connection as daemon-reexec hands it over (release() is rebuilt). */
+export type SavedConnection = Omit<AcceptedConnection, "release">;
 
 /** The part of the manager a socket needs beyond UnitHost. */
 export interface SocketHost extends UnitHost {
@@ -270,8 +276,12 @@ export class SocketUnit extends UnitRuntime {
    * Takes over ports opened by a previous daemon process (daemon-reexec): the socket is
    * listening again (or running, when its service holds the fds) without having closed them.
    */
-  adopt(ports: OpenedPort[], serviceRunning: boolean): void {
+  adopt(ports: OpenedPort[], serviceRunning: boolean, counters?: { accepted: number; refused: number }): void {
     this.ports = ports;
+    if (counters) {
+      this.connections.nAccepted = counters.accepted;
+      this.connections.nRefused = counters.refused;
+    }
     for (const p of ports) if (p.port.kind === "usb-function") markFunctionReady(p.port.path, true);
     const to: SocketState = serviceRunning && !this.cfg.accept ? "running" : "listening";
     this.state = to;
@@ -322,7 +332,21 @@ export class SocketUnit extends UnitRuntime {
 
   // ---- watching -----------------------------------------------------------------------------
 
+  /**
+   * While held (daemon-reexec waiting for jobs to settle), no connection is taken: the kernel
+   * queues them on the listening socket, and the next process (or release) takes them.
+   */
+  private held = false;
+
+  hold(on: boolean): void {
+    if (this.held === on) return;
+    this.held = on;
+    if (on) this.unwatchFds();
+    else if (this.state === "listening") this.watchFds();
+  }
+
   private watchFds(): void {
+    if (this.held) return;
     const limits = effectiveLimits(this.cfg);
     for (const p of this.ports) {
       let pl = this.pollLimits.get(p.fd);
@@ -347,11 +371,11 @@ export class SocketUnit extends UnitRuntime {
   }
 
   private rearm(p: OpenedPort): void {
-    if (this.state === "listening" && this.ports.includes(p)) this.host.watcher.arm(p.fd, C.EPOLLIN);
+    if (this.state === "listening" && !this.held && this.ports.includes(p)) this.host.watcher.arm(p.fd, C.EPOLLIN);
   }
 
   private onReady(p: OpenedPort, revents: number): void {
-    if (this.state !== "listening" || !this.ports.includes(p)) return;
+    if (this.state !== "listening" || this.held || !this.ports.includes(p)) return;
     const pl = this.pollLimits.get(p.fd)!;
     if (!pl.limit.below(this.host.clock.now())) {
       // PollLimit: the source goes offline until the window ends; the unit does not fail.
@@ -472,24 +496,33 @@ export class SocketUnit extends UnitRuntime {
     }
     const instance = instanceFromSocket(this.connections.nAccepted, info);
     this.connections.nAccepted++;
-    let open = true;
-    const conn: AcceptedConnection = {
-      fd: acc.fd,
-      env: connectionEnvironment(info),
-      description: describePeer(info),
-      fdName: this.cfg.fileDescriptorName ?? "connection",
-      release: () => {
-        if (!open) return;
-        open = false;
-        n.close(acc.fd);
-        admission.release();
-      },
-    };
+    const conn = this.makeConnection({ fd: acc.fd, env: connectionEnvironment(info), description: describePeer(info), fdName: this.cfg.fileDescriptorName ?? "connection", socket: this.name, source: admission.source }, admission.release);
     if (!this.host.startAcceptedInstance(this, instance, conn)) {
       conn.release();
       this.log.error(`Failed to start instance for connection ${instance}`);
       this.enterStopPre("resources");
     }
+  }
+
+  private makeConnection(saved: SavedConnection, releaseSlot: () => void): AcceptedConnection {
+    let open = true;
+    return {
+      ...saved,
+      release: () => {
+        if (!open) return;
+        open = false;
+        n.close(saved.fd);
+        releaseSlot();
+      },
+    };
+  }
+
+  /**
+   * A connection an instance of this socket held when the previous daemon process exec'd: it
+   * counts against MaxConnections= and MaxConnectionsPerSource= again until the instance ends.
+   */
+  adoptConnection(saved: SavedConnection): AcceptedConnection {
+    return this.makeConnection(saved, this.connections.readmit(saved.source));
   }
 
   /**

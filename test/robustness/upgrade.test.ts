@@ -19,7 +19,10 @@ const cliPath = join(repoRoot, "firmware", "cli.ts");
 const bun = process.execPath;
 const port = 30000 + (process.pid % 20000);
 const slowPort = port + 1;
+const holdPort = port + 3;
 let daemon: Bun.Subprocess<"ignore", "ignore", "pipe">;
+let daemonLog = "";
+const reexecs = () => daemonLog.match(/ re-executed \(/g)?.length ?? 0;
 
 const cli = (...a: string[]) => $({ env: { ...process.env, BUNIT_CONTROL: control }, nothrow: true, quiet: true })`${bun} ${cliPath} ${a}`;
 
@@ -41,9 +44,15 @@ beforeAll(async () => {
     "slow.socket": `[Socket]\nListenStream=127.0.0.1:${slowPort}\nAccept=yes\n[Install]\nWantedBy=sockets.target\n`,
     "slow@.service": "[Service]\nExecStart=/bin/sh -c 'sleep 1.5; echo late'\nStandardOutput=socket\n",
     "keeper.service": "[Service]\nExecStart=/bin/sleep 600\n[Install]\nWantedBy=multi-user.target\n",
+    "hold.socket": `[Socket]\nListenStream=127.0.0.1:${holdPort}\nAccept=yes\nMaxConnections=2\n[Install]\nWantedBy=sockets.target\n`,
+    "hold@.service": "[Service]\nExecStart=/bin/sh -c 'echo up; read x; echo bye $x'\nStandardInput=socket\n",
   };
   for (const [k, v] of Object.entries(files)) writeFileSync(join(units, k), v);
   daemon = Bun.spawn([bun, cliPath, "daemon", "--units", units, "--control", control, "--log-level", "debug", "--log-target", "console"], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  void (async () => {
+    const dec = new TextDecoder();
+    for await (const c of daemon.stderr) daemonLog += dec.decode(c, { stream: true });
+  })();
   await waitFor(async () => (await cli("status")).exitCode === 0 && listenInode(port) !== null, 15000, "daemon up");
 });
 
@@ -99,6 +108,11 @@ describe("upgrade and reload under traffic", () => {
     expect(listenInode(port)).toBe(inode);
     expect((await cli("status", "--json")).stdout).toContain(`"pid":${daemon.pid}`);
     expect(await mainPid()).toBe(keeper);
+    // Each daemon-reexec did replace the process image (not only answer "ok").
+    expect(reexecs()).toBe(3);
+    // The slow instance was running at the first exec; the new process saw it end.
+    const afterFirst = daemonLog.slice(daemonLog.indexOf(" re-executed ("));
+    expect(afterFirst).toMatch(/slow@\S+\.service: Deactivated successfully/);
     console.log(`  ${ok} connections answered across 3 re-executions and 2 reloads, 0 failed`);
   }, 90000);
 
@@ -120,4 +134,36 @@ describe("upgrade and reload under traffic", () => {
     expect(await request({ port })).toBe("hello\n");
     expect(listenInode(port)).toBe(helloInode);
   }, 30000);
+
+  test("Accept=yes instances are carried over daemon-reexec: tracked, and counted by MaxConnections=", async () => {
+    /** A connection kept open; resolves lines as the instance writes them. */
+    const hold = async () => {
+      let text = "";
+      let closed = false;
+      const s = await Bun.connect({ hostname: "127.0.0.1", port: holdPort, socket: { data: (_s, d) => void (text += Buffer.from(d).toString()), close: () => void (closed = true) } });
+      return { s, text: () => text, closed: () => closed };
+    };
+    const a = await hold();
+    const b = await hold();
+    await waitFor(() => a.text() === "up\n" && b.text() === "up\n", 10000, "both instances up");
+    const before = reexecs();
+    expect((await cli("daemon-reexec")).exitCode).toBe(0);
+    await waitFor(() => reexecs() === before + 1, 15000, "the re-execution");
+    await waitFor(async () => (await cli("status")).exitCode === 0, 15000, "daemon answers after reexec");
+    // Both instances are units of the new process...
+    const listed = (await cli("list-units", "--json")).stdout;
+    expect(listed.match(/"hold@[^"]+\.service"/g)?.length).toBe(2);
+    // ...and still hold both of MaxConnections=2: a third connection is refused.
+    const refused = await request({ port: holdPort }, "", 5000);
+    expect(refused).toBe("");
+    await waitFor(() => daemonLog.includes("hold.socket: Too many incoming connections (2), dropping connection."), 5000, "the refusal");
+    // The instances' connections still work; when they end, their slots are free again.
+    a.s.write("one\n");
+    b.s.write("two\n");
+    await waitFor(() => a.closed() && b.closed(), 10000, "both instances done");
+    expect(a.text()).toBe("up\nbye one\n");
+    expect(b.text()).toBe("up\nbye two\n");
+    await waitFor(() => (daemonLog.slice(daemonLog.lastIndexOf(" re-executed (")).match(/hold@\S+\.service: Deactivated successfully/g)?.length ?? 0) === 2, 10000, "both instances collected by the new process");
+    expect(await request({ port: holdPort }, "three\n", 5000)).toBe("up\nbye three\n");
+  }, 60000);
 });
