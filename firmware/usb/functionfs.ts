@@ -75,6 +75,9 @@ export class Setup {
   }
 }
 
+/** How often ep0 is polled besides the watcher (see the constructor). */
+const EP0_RECHECK_MS = 200;
+
 /** ep0 transfers are synchronous in FunctionFS; EAGAIN only while it is not ready yet. */
 function readEp0(fd: number, buf: Uint8Array): number {
   for (;;) {
@@ -110,6 +113,9 @@ export class FunctionFs {
   private setupHandler: (s: Setup) => void | Promise<void> = (s) => s.stall();
   private enabledWaiters: (() => void)[] = [];
   private closed = false;
+  /** onEp0() is draining events (the watcher and the re-check must not both read). */
+  private draining = false;
+  private readonly recheck: ReturnType<typeof setInterval>;
   readonly aio: AioContext;
   readonly eventLog: FfsEventType[] = [];
 
@@ -124,6 +130,15 @@ export class FunctionFs {
       return new Endpoint(this, fd, `ep${i + 1}`);
     });
     n.fdWatcher().watch(this.ep0, EPOLLIN, () => void this.onEp0());
+    // On a non-blocking ep0, FunctionFS only try-locks its mutex in poll() and read(): while
+    // anyone holds it, poll reports no input and read says EAGAIN, and the wake-up of an event
+    // queued meanwhile is spent. Such an event (a SETUP after re-enumeration, seen in the QEMU
+    // board) would wait for the next one, and the host's control transfer times out. So ep0 is
+    // also polled now and then.
+    this.recheck = setInterval(() => {
+      if (!this.draining && n.pollOne(this.ep0, EPOLLIN, 0) & EPOLLIN) void this.onEp0();
+    }, EP0_RECHECK_MS);
+    this.recheck.unref();
   }
 
   /**
@@ -183,6 +198,17 @@ export class FunctionFs {
   }
 
   private async onEp0(): Promise<void> {
+    if (this.draining || this.closed) return;
+    this.draining = true;
+    try {
+      await this.drainEp0();
+    } finally {
+      this.draining = false;
+    }
+    if (!this.closed) n.fdWatcher().arm(this.ep0, EPOLLIN);
+  }
+
+  private async drainEp0(): Promise<void> {
     const buf = new Uint8Array(EVENT_SIZE * 16);
     for (;;) {
       let got: number | null;
@@ -213,12 +239,12 @@ export class FunctionFs {
         if (this.state === "enabled") for (const w of this.enabledWaiters.splice(0)) w();
       }
     }
-    if (!this.closed) n.fdWatcher().arm(this.ep0, EPOLLIN);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.recheck);
     n.fdWatcher().forget(this.ep0);
     this.aio.close();
   }
