@@ -86,6 +86,7 @@ const symbols = {
   bunit_pidfd_open: { args: [i32], returns: i32 },
   bunit_set_cloexec: { args: [i32, i32], returns: i32 },
   bunit_execve: { args: [P, P, P], returns: i32 },
+  bunit_spawn: { args: [P, P, P, P, i32, i32, P], returns: i32 },
   bunit_recvmsg_notify: { args: [i32, P, u64, P, u32, P, P], returns: i64 },
   bunit_mount: { args: [P, P, P, u64, P], returns: i32 },
   bunit_umount: { args: [P, i32], returns: i32 },
@@ -102,7 +103,7 @@ const symbols = {
   bunit_poller_unwatch: { args: [i32], returns: i32 },
 } as const;
 
-const ABI_VERSION = 7;
+const ABI_VERSION = 8;
 
 /** Directory holding libbunit.so and bunit-exec for this machine. */
 export function nativeDir(): string {
@@ -475,8 +476,8 @@ export function pidfdOpen(pid: number): number {
 export function setCloexec(fd: number, on: boolean): void {
   check(L().bunit_set_cloexec(fd, on ? 1 : 0), "fcntl", `F_SETFD ${fd}`);
 }
-/** Replaces this process with another program (same pid; fds without FD_CLOEXEC stay open). Returns only on failure. */
-export function execve(path: string, argv: string[], env: Record<string, string>): never {
+/** NULL-terminated char* tables for argv and envp; `keep` holds the strings alive. */
+function cTables(argv: string[], env: Record<string, string>): { a: BigUint64Array; e: BigUint64Array; keep: Uint8Array[] } {
   const keep: Uint8Array[] = [];
   const table = (items: string[]) => {
     const t = new BigUint64Array(items.length + 1);
@@ -487,12 +488,29 @@ export function execve(path: string, argv: string[], env: Record<string, string>
     });
     return t;
   };
-  const a = table(argv);
-  const e = table(Object.entries(env).map(([k, v]) => `${k}=${v}`));
-  const r = L().bunit_execve(cstr(path), a, e);
-  void keep;
+  return { a: table(argv), e: table(Object.entries(env).map(([k, v]) => `${k}=${v}`)), keep };
+}
+
+/** Replaces this process with another program (same pid; fds without FD_CLOEXEC stay open). Returns only on failure. */
+export function execve(path: string, argv: string[], env: Record<string, string>): never {
+  const t = cTables(argv, env);
+  const r = L().bunit_execve(cstr(path), t.a, t.e);
+  void t.keep;
   check(r, "execve", path);
   throw new Error("execve returned");
+}
+
+/**
+ * Starts a program with fds[i] at fd i (-1: closed), born in the cgroup whose directory is
+ * open as cgroupFd (-1: ours). Returns the pid and a pidfd that becomes readable at its exit.
+ */
+export function spawn(path: string, argv: string[], env: Record<string, string>, fds: number[], cgroupFd = -1): { pid: number; pidfd: number } {
+  const t = cTables(argv, env);
+  const out = new Int32Array(1);
+  const pid = L().bunit_spawn(cstr(path), t.a, t.e, new Int32Array(fds), fds.length, cgroupFd, out);
+  void t.keep;
+  check(pid, "clone3", path);
+  return { pid, pidfd: out[0]! };
 }
 
 // ---- mounts, eventfd, native memory, Linux AIO ----------------------------------------------

@@ -1,8 +1,8 @@
 /*
  * bunit-exec: the last step between the daemon and a service's program.
  *
- * The daemon (Bun.spawn) starts this helper with the service's fds already at 3..3+N-1 (and,
- * for StandardInput=socket, the connection on 0/1). The helper, in this order:
+ * The daemon (a native clone3(), already in the unit's cgroup) starts this helper with the
+ * service's fds already at 3..3+N-1 (and, for StandardInput=socket, the connection on 0/1). The helper, in this order:
  *   1. makes the fd layout exact: fds 3..3+N-1 must be open; everything above is closed;
  *      FD_CLOEXEC is cleared and O_NONBLOCK set or cleared on them (NonBlocking=);
  *   2. starts a new session (setsid) unless told not to, resets signal dispositions and mask;
@@ -19,7 +19,6 @@
  *   -u UID      setuid            -g GID   setgid       -G g1,g2,...  supplementary groups
  *   -d DIR      chdir (a leading '-' makes a missing directory not an error)
  *   -m UMASK    octal umask        -S       do not call setsid()
- *   -c PATH     move into this cgroup v2 directory first (writes 0 to PATH/cgroup.procs)
  *   -N NICE     nice value         -O ADJ   /proc/self/oom_score_adj
  *   -i          the program is an inetd service: fd 0 and 1 are the connection (no LISTEN_*)
  *   -p          ignore SIGPIPE (IgnoreSIGPIPE=yes, systemd's default)
@@ -51,7 +50,6 @@ enum {
     EXIT_SIGNAL_MASK = 207,
     EXIT_GROUP = 216,
     EXIT_USER = 217,
-    EXIT_CGROUP = 219,
     EXIT_SETSID = 220,
 };
 
@@ -98,7 +96,7 @@ int main(int argc, char **argv) {
     const char *limits[32];
     int nlimits = 0;
     long uid = -1, gid = -1;
-    const char *groups = NULL, *dir = NULL, *cgroup = NULL, *umask_s = NULL, *nice_s = NULL,
+    const char *groups = NULL, *dir = NULL, *umask_s = NULL, *nice_s = NULL,
                *oom_s = NULL;
     int i = 1;
     for (; i < argc; i++) {
@@ -120,7 +118,6 @@ int main(int argc, char **argv) {
         case 'G': groups = v; break;
         case 'd': dir = v; break;
         case 'm': umask_s = v; break;
-        case 'c': cgroup = v; break;
         case 'N': nice_s = v; break;
         case 'O': oom_s = v; break;
         case 'r':
@@ -156,11 +153,6 @@ int main(int argc, char **argv) {
     close_above(3 + nfds + (status_fd >= 0 ? 1 : 0));
 
     /* 2. session and signals */
-    if (cgroup) {
-        char p[4096];
-        snprintf(p, sizeof p, "%s/cgroup.procs", cgroup);
-        write_file(p, "0", EXIT_CGROUP);
-    }
     if (do_setsid && setsid() < 0) die(EXIT_SETSID, "setsid", NULL);
     sigset_t none;
     sigemptyset(&none);

@@ -30,7 +30,6 @@ import { NotifySocket } from "../daemon/notify-socket.ts";
 import { reapOrphans } from "../daemon/reaper.ts";
 import { adoptState, collectState, execSelf, reexecBlocker, takeState, type ReexecState } from "../daemon/reexec.ts";
 import { CgroupTree } from "../service/cgroup.ts";
-import { bunChildren } from "../service/spawn.ts";
 import { hostFacts } from "../unit/host-facts.ts";
 import { defaultUnitPath } from "../unit/unit-path.ts";
 import { Gadget } from "../usb/gadget.ts";
@@ -167,7 +166,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   let stopping = false;
   let control: ControlServer | null = null;
   const reaper = setInterval(() => {
-    for (const pid of reapOrphans((p) => bunChildren.has(p))) logger.debug(`Reaped orphaned process ${pid}.`);
+    for (const pid of reapOrphans()) logger.debug(`Reaped orphaned process ${pid}.`);
   }, 1000);
 
   let reexecPending = false;

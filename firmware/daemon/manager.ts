@@ -8,7 +8,7 @@ import type { Logger } from "../core/log.ts";
 import type { SystemLookups } from "../core/exec-spec.ts";
 import type { FdWatch, ProcessKiller, UnitRuntime } from "../core/unit-runtime.ts";
 import * as n from "../native.ts";
-import { bunChildren, HelperSpawner, type ProcessSpawner } from "../service/spawn.ts";
+import { HelperSpawner, type ProcessSpawner } from "../service/spawn.ts";
 import type { CgroupTree } from "../service/cgroup.ts";
 import { watchedPids } from "../service/process-watch.ts";
 import { childPids, parseStat } from "./reaper.ts";
@@ -105,10 +105,10 @@ export class Manager implements SocketHost, ServiceHost {
   constructor(opts: ManagerOptions) {
     this.clock = opts.clock ?? realClock;
     this.logger = opts.logger;
-    this.spawner = opts.spawner ?? new HelperSpawner();
+    this.watcher = opts.watcher ?? n.fdWatcher();
+    this.spawner = opts.spawner ?? new HelperSpawner(undefined, this.watcher);
     this.lookups = opts.lookups ?? systemLookups;
     this.killer = opts.killer ?? processKiller;
-    this.watcher = opts.watcher ?? n.fdWatcher();
     this.conditionEnv = opts.conditionEnv ?? realConditionEnv;
     this.dirs = opts.dirs ?? { runtime: "/run", state: "/var/lib", cache: "/var/cache", logs: "/var/log", config: "/etc" };
     this.managerEnv = opts.managerEnv ?? { PATH: DEFAULT_PATH };
@@ -256,7 +256,7 @@ export class Manager implements SocketHost, ServiceHost {
   }
 
   orphanChildren(): number[] {
-    return childPids().filter((pid) => !bunChildren.has(pid) && !watchedPids.has(pid));
+    return childPids().filter((pid) => !watchedPids.has(pid));
   }
 
   /** The service a process belongs to: main or control process, cgroup, or session (setsid by the exec helper). */

@@ -1,8 +1,8 @@
 /**
  * No zombies: the daemon is a child subreaper, so orphans of services (the parent of a
- * double-forking daemon, helpers a service left behind) become its children. Bun reaps only
- * what Bun spawned, and watchProcess() what it watches; this reaps the rest, found by scanning
- * /proc for zombies whose parent is the daemon.
+ * double-forking daemon, helpers a service left behind) become its children. watchProcess()
+ * reaps what it watches (every process bunit spawned among them); this reaps the rest, found
+ * among the children the kernel lists for each of the daemon's threads.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import * as n from "../native.ts";
@@ -42,10 +42,10 @@ export function childPids(self = process.pid): number[] {
 }
 
 /** Reaps zombie children that neither Bun nor a process watch owns; returns their pids. */
-export function reapOrphans(isSpawnedByBun: (pid: number) => boolean, self = process.pid): number[] {
+export function reapOrphans(self = process.pid): number[] {
   const out: number[] = [];
   for (const pid of childPids(self)) {
-    if (isSpawnedByBun(pid) || watchedPids.has(pid)) continue;
+    if (watchedPids.has(pid)) continue;
     let st: ReturnType<typeof parseStat>;
     try {
       st = parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));

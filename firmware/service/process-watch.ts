@@ -1,6 +1,6 @@
 /**
- * Watching a process bunit did not spawn through Bun: a Type=forking daemon, a MAINPID= from
- * sd_notify, or a main process adopted across daemon-reexec. A pidfd becomes readable when
+ * Watching a process: one bunit spawned (its pidfd comes from clone3), a Type=forking daemon,
+ * a MAINPID= from sd_notify, or a main process adopted across daemon-reexec. A pidfd becomes readable when
  * the process exits; if it is our child (the daemon is a child subreaper) it is reaped here,
  * which also yields its exit status. Processes that are not our children report an unknown
  * status as a clean exit, as systemd does when it cannot wait for them.
@@ -36,6 +36,11 @@ export function watchProcess(pid: number, watcher: FdWatch): SpawnedProcess {
   } catch {
     return { pid, exited: Promise.resolve(reap(pid) ?? { code: 0, signal: null }) };
   }
+  return watchPidfd(pid, fd, watcher);
+}
+
+/** Watches a process through a pidfd the caller has (clone3's CLONE_PIDFD); closes it at the exit. */
+export function watchPidfd(pid: number, fd: number, watcher: FdWatch): SpawnedProcess {
   watchedPids.add(pid);
   const exited = new Promise<ExitInfo>((resolve) => {
     watcher.watch(fd, C.EPOLLIN, () => {

@@ -1,14 +1,16 @@
 /**
  * Starting a program the way a unit describes it: credentials, directory, environment, fds at
- * 3.., stdio. The plan (argv of the exec helper, stdio) is pure; spawnPlan() performs it with
- * Bun.spawn and the native exec helper, which sets LISTEN_PID to its own pid before exec.
+ * 3.., stdio. The plan (argv of the exec helper, stdio) is pure; HelperSpawner performs it:
+ * a native clone3() starts the exec helper with the fds in place, born in the unit's cgroup,
+ * and the helper sets LISTEN_PID to its own pid before exec. The exit is seen on a pidfd.
  */
-import { accessSync, constants as fsc, openSync, closeSync } from "node:fs";
-import type { Subprocess } from "bun";
+import { accessSync, constants as fsc, openSync } from "node:fs";
+import type { FdWatch } from "../core/unit-runtime.ts";
 import * as n from "../native.ts";
 import { DEFAULT_PATH } from "./environment.ts";
+import { watchPidfd } from "./process-watch.ts";
 import { RLIMITS } from "../unit/exec-context.ts";
-import { SIGNALS } from "../sys/constants.ts";
+import { EPOLLERR, EPOLLOUT, F_GETFL, F_SETFL, O_NONBLOCK } from "../sys/constants.ts";
 
 export interface Credentials {
   uid: number;
@@ -50,7 +52,7 @@ export interface SpawnSpec {
   limits: Record<string, { soft: number; hard: number }>;
   /** fds 0/1 are the connection (StandardInput=socket): no LISTEN_* variables. */
   inetd: boolean;
-  /** cgroup v2 directory to enter before exec. */
+  /** cgroup v2 directory the process is born in (clone3 CLONE_INTO_CGROUP). */
   cgroup?: string;
   /** Report whether execve() succeeded (Type=exec). */
   execStatus?: boolean;
@@ -79,9 +81,6 @@ export interface ProcessSpawner {
   spawn(spec: SpawnSpec, onOutput: OutputHandler): SpawnedProcess;
 }
 
-/** Pids Bun spawned and has not reaped yet (the zombie reaper must leave them to Bun). */
-export const bunChildren = new Set<number>();
-
 /** Finds a bare command name in the fixed search path (systemd resolves at load time). */
 export function resolveExecutable(name: string, searchPath = DEFAULT_PATH): string | null {
   if (name.startsWith("/")) return name;
@@ -109,7 +108,6 @@ export function helperArgs(helper: string, spec: SpawnSpec, resolvedPath: string
   if (spec.umask !== undefined) a.push("-m", spec.umask.toString(8));
   if (spec.nice !== undefined) a.push("-N", String(spec.nice));
   if (spec.oomScoreAdjust !== undefined) a.push("-O", String(spec.oomScoreAdjust));
-  if (spec.cgroup) a.push("-c", spec.cgroup);
   if (spec.execStatus) a.push("-x");
   for (const [name, l] of Object.entries(spec.limits)) {
     const fmt = (v: number) => (Number.isFinite(v) ? String(v) : "inf");
@@ -153,83 +151,101 @@ async function pumpLines(stream: ReadableStream<Uint8Array>, onLine: (l: string)
   if (buf.length) onLine(buf);
 }
 
-type BunStdio = "pipe" | "inherit" | "ignore" | number;
-
 /** Performs a spawn through the native exec helper. */
 export class HelperSpawner implements ProcessSpawner {
-  constructor(private readonly helper = n.execHelperPath()) {}
+  constructor(
+    private readonly helper = n.execHelperPath(),
+    private readonly watcher: FdWatch = n.fdWatcher(),
+  ) {}
 
   spawn(spec: SpawnSpec, onOutput: OutputHandler): SpawnedProcess {
     const resolved = resolveExecutable(spec.path, spec.env.PATH ?? DEFAULT_PATH);
     // An unknown program still goes through the helper, which fails with 203/EXEC as systemd.
     const argv = helperArgs(this.helper, spec, resolved ?? spec.path);
-    const opened: number[] = [];
-    const logPipes: number[] = [];
-    const pipeWrites: number[] = [];
+    /** Our copies of what the child gets: closed once it is started. */
+    const childEnds: number[] = [];
+    /** Ends we keep (log pipes, the exec status pipe, stdin data): closed on failure. */
+    const ours: number[] = [];
     const openPath = (path: string, flags: string | number): number => {
       const fd = openSync(path, flags, 0o644);
-      opened.push(fd);
+      childEnds.push(fd);
       return fd;
     };
-    const toBun = (t: StdioTarget, input: boolean): BunStdio => {
+    const pipe = (childReads: boolean): number => {
+      const [r, w] = n.pipe();
+      childEnds.push(childReads ? r : w);
+      ours.push(childReads ? w : r);
+      return childReads ? r : w;
+    };
+    const target = (t: StdioTarget, std: 0 | 1 | 2): number => {
+      const input = std === 0;
       switch (t.kind) {
         case "fd": return t.fd;
-        // Bun maps "ignore" to /dev/null for output but closes input; give it a real /dev/null.
-        case "null": return input ? openPath("/dev/null", "r") : "ignore";
-        case "log": {
-          // Our own pipe rather than Bun's: its read end can be handed to a new daemon (reexec).
-          const [r, w] = n.pipe();
-          pipeWrites.push(w);
-          logPipes.push(r);
-          return w;
-        }
-        case "data": return input ? "pipe" : "ignore";
-        case "inherit": return "inherit";
+        case "null": return openPath("/dev/null", input ? "r" : "w");
+        // Our own pipe: its read end can be handed to a new daemon (reexec).
+        case "log": return pipe(false);
+        case "data": return input ? pipe(true) : openPath("/dev/null", "w");
+        case "inherit": return std;
         case "path":
           // file: writes from the start without truncating; append: and truncate: as named.
           return openPath(t.path, { r: "r", a: "a", truncate: "w", w: fsc.O_WRONLY | fsc.O_CREAT }[t.flags]);
       }
     };
     const sameAsStdout = spec.stderr.kind === "path" && spec.stdout.kind === "path" && spec.stderr.path === spec.stdout.path;
-    const stdio: BunStdio[] = [toBun(spec.stdin, true), toBun(spec.stdout, false), "ignore"];
-    stdio[2] = sameAsStdout ? stdio[1]! : toBun(spec.stderr, false);
-    const outFd = spec.stdout.kind === "log" ? logPipes[0] : undefined;
-    const errFd = spec.stderr.kind === "log" ? logPipes[spec.stdout.kind === "log" ? 1 : 0] : undefined;
-    const status = spec.execStatus ? n.pipe() : null;
-    let proc: Subprocess;
+    let started: { pid: number; pidfd: number };
+    let stdinData: number | undefined, outFd: number | undefined, errFd: number | undefined, status: number | undefined;
     try {
-      proc = Bun.spawn(argv, {
-        env: spec.env,
-        stdio: [...stdio, ...spec.fds, ...(status ? [status[1]] : [])] as never,
-      });
+      const stdin = target(spec.stdin, 0);
+      if (spec.stdin.kind === "data") stdinData = ours.at(-1);
+      const stdout = target(spec.stdout, 1);
+      if (spec.stdout.kind === "log") outFd = ours.at(-1);
+      const stderr = sameAsStdout ? stdout : target(spec.stderr, 2);
+      if (spec.stderr.kind === "log") errFd = ours.at(-1);
+      const extra = [...spec.fds];
+      if (spec.execStatus) {
+        extra.push(pipe(false));
+        status = ours.at(-1);
+      }
+      // Born in its cgroup (CLONE_INTO_CGROUP): no migration afterwards.
+      if (spec.cgroup) childEnds.push(n.open(spec.cgroup, fsc.O_RDONLY | fsc.O_DIRECTORY));
+      started = n.spawn(this.helper, argv, spec.env, [stdin, stdout, stderr, ...extra], spec.cgroup ? childEnds.at(-1)! : -1);
     } catch (e) {
-      for (const fd of logPipes) n.close(fd);
+      for (const fd of ours) n.close(fd);
       throw e;
     } finally {
-      for (const fd of opened) closeSync(fd);
-      for (const fd of pipeWrites) n.close(fd);
-      if (status) n.close(status[1]);
+      for (const fd of childEnds) n.close(fd);
     }
-    const execResult = status ? readExecStatus(status[0]) : undefined;
-    const pid = proc.pid;
-    bunChildren.add(pid);
+    const pid = started.pid;
+    const watched = watchPidfd(pid, started.pidfd, this.watcher);
+    const execResult = status !== undefined ? readExecStatus(status) : undefined;
     const pumps: Promise<void>[] = [];
-    if (spec.stdin.kind === "data" && proc.stdin && typeof proc.stdin !== "number") {
-      const sink = proc.stdin;
-      sink.write(spec.stdin.data);
-      void sink.end();
-    }
+    if (stdinData !== undefined && spec.stdin.kind === "data") void feed(stdinData, spec.stdin.data);
     if (outFd !== undefined) pumps.push(pumpPipe(outFd, (l) => onOutput("stdout", l, pid)));
     if (errFd !== undefined) pumps.push(pumpPipe(errFd, (l) => onOutput("stderr", l, pid)));
-    const exited = proc.exited.then(async () => {
-      bunChildren.delete(pid);
+    const exited = watched.exited.then(async (info) => {
       // Give the pipes a moment to drain so the last lines are logged before the exit.
       await Promise.race([Promise.allSettled(pumps), Bun.sleep(50)]);
-      const sig = proc.signalCode;
-      return { code: sig ? null : proc.exitCode, signal: sig ? (SIGNALS[sig] ?? 0) : null };
+      return info;
     });
     const logFds = { ...(outFd !== undefined ? { stdout: outFd } : {}), ...(errFd !== undefined ? { stderr: errFd } : {}) };
     return { pid, exited, ...(execResult ? { execResult } : {}), ...(outFd !== undefined || errFd !== undefined ? { logFds } : {}) };
+  }
+}
+
+/** Writes StandardInput=data into the child's stdin pipe, then closes it (EPIPE ends it early). */
+async function feed(fd: number, data: Uint8Array): Promise<void> {
+  try {
+    n.fcntl(fd, F_SETFL, n.fcntl(fd, F_GETFL) | O_NONBLOCK);
+    let off = 0;
+    while (off < data.length) {
+      const w = n.write(fd, data.subarray(off));
+      if (w === null) await n.whenReady(fd, EPOLLOUT | EPOLLERR);
+      else off += w;
+    }
+  } catch {
+    /* the program closed its stdin */
+  } finally {
+    n.close(fd);
   }
 }
 

@@ -87,6 +87,10 @@ ExecStart=/bin/sh -c 'echo "A=$$A B=$$B C=$$` + "{C:-unset}" + ` D=$$D E=$$E PAS
       "cond.service": "[Unit]\nConditionPathExists=@DIR@/nope\n[Service]\nExecStart=/bin/true\n",
       "restart.service": "[Service]\nExecStart=/bin/sh -c 'echo run >> @DIR@/restarts; exit 1'\nRestart=on-failure\nRestartSec=50ms\nStartLimitBurst=3\nStartLimitIntervalSec=10s\n",
       "stop.service": "[Service]\nExecStart=/bin/sleep 60\nExecStop=/bin/sh -c 'echo stop $$MAINPID >> @DIR@/stop.out'\nExecStopPost=/bin/sh -c 'echo post $$SERVICE_RESULT >> @DIR@/stop.out'\n",
+      "text.service": "[Service]\nType=oneshot\nStandardInput=data\nStandardInputText=first line\nStandardInputText=unit %n\nExecStart=/bin/sh -c 'cat > @DIR@/text.out'\n",
+      // 192 KiB: three times a pipe's buffer, so the daemon writes as the program reads.
+      "data.service": `[Service]\nType=oneshot\nStandardInput=data\nStandardInputData=${Buffer.alloc(196608, 0xa5).toString("base64")}\nExecStart=/bin/sh -c 'wc -c > @DIR@/data.out'\n`,
+      "deaf.service": `[Service]\nType=oneshot\nStandardInput=data\nStandardInputData=${Buffer.alloc(196608, 0x5a).toString("base64")}\nExecStart=/bin/true\n`,
     }, { boot: false, env: { PASSME: "passed", PATH: process.env.PATH ?? "" } });
     mkdirSync(d.path("work"));
     chmodSync(d.dir, 0o755);
@@ -149,6 +153,16 @@ ExecStart=/bin/sh -c 'echo "A=$$A B=$$B C=$$` + "{C:-unset}" + ` D=$$D E=$$E PAS
     await Bun.sleep(300);
     expect(readFileSync(d.path("restarts"), "utf8")).toBe("run\nrun\nrun\n");
     expect(d.unit("restart.service").result).toBe("start-limit-hit");
+  });
+
+  test("StandardInput=data: StandardInputText= lines and a StandardInputData= larger than a pipe reach stdin", async () => {
+    expect(await d.manager.start("text.service")).toBe("done");
+    expect(readFileSync(d.path("text.out"), "utf8")).toBe("first line\nunit text.service\n");
+    expect(await d.manager.start("data.service")).toBe("done");
+    expect(readFileSync(d.path("data.out"), "utf8").trim()).toBe("196608");
+    // A program that never reads its stdin: the rest of the data is dropped (EPIPE), nothing else.
+    expect(await d.manager.start("deaf.service")).toBe("done");
+    expect(await d.manager.start("text.service")).toBe("done");
   });
 
   test("ExecStop= gets $MAINPID, ExecStopPost= gets $SERVICE_RESULT", async () => {

@@ -80,6 +80,14 @@ describe("build-image", () => {
       expect((await g.sh("uname -m")).trim()).toBe("aarch64");
       expect((await g.sh("ls /sys/class/udc")).trim()).toBe("dummy_udc.0");
       expect((await g.sh("bun -e 'console.log(process.arch)'")).trim()).toBe("arm64");
+      // The daemon spawns services on arm64 too (native clone3 with the aarch64 entry code,
+      // born in the unit's cgroup): a connection to the shipped echo socket gets its echo.
+      await g.sh("bunit daemon --units /etc/bunit/units --control /run/bunit-test/control >/tmp/daemon.log 2>&1 </dev/null &");
+      await g.sh("for i in $(seq 1 240); do grep -Eq ':0007 0+:0000 0A' /proc/net/tcp6 /proc/net/tcp 2>/dev/null && exit 0; sleep 0.5; done; cat /tmp/daemon.log; exit 1", { timeoutMs: 180000 });
+      const client = `const s = await Bun.connect({ hostname: "127.0.0.1", port: 7, socket: { data(_, d) { console.log(String(d).trim()); process.exit(0); } } }); s.write("echo on arm64\\n");`;
+      const r = await g.run(["/usr/bin/bun", "-e", client], { timeoutMs: 60000 });
+      expect(r.stdout.trim()).toBe("echo on arm64");
+      expect(await g.sh("cat /tmp/daemon.log")).toMatch(/echo@\S+\.service: Deactivated successfully|echo@\S+\.service: Started/);
     } finally {
       await g.shutdown();
     }
