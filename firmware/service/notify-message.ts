@@ -12,7 +12,7 @@ export interface NotifyUpdate {
   watchdog?: "ping" | "trigger";
   /** WATCHDOG_USEC=: a new watchdog timeout. */
   watchdogUsec?: number;
-  /** EXTEND_TIMEOUT_USEC=: the start/stop timeout moves to now + this. */
+  /** EXTEND_TIMEOUT_USEC=: the running start/reload/stop timeout ends no earlier than now + this. */
   extendTimeoutUsec?: number;
   errno?: number;
   /** FDSTORE=1 with FDNAME= (default "stored"), FDPOLL=0 to not watch the fds. */

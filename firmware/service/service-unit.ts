@@ -752,6 +752,10 @@ export class ServiceUnit extends UnitRuntime {
       this.watchdogOverrideUsec = u.watchdogUsec;
       this.armWatchdog();
     }
+    // The start, reload or stop timeout that runs now ends no earlier than now + the value.
+    if (u.extendTimeoutUsec !== undefined && this.timer.extend(u.extendTimeoutUsec)) {
+      this.log.debug(`Timeout of the ${this.state} state extended by ${u.extendTimeoutUsec} us (EXTEND_TIMEOUT_USEC=).`);
+    }
     if (u.watchdog === "trigger") return this.enterWatchdog();
     if (u.watchdog === "ping" && WATCHDOG_STATES.has(this.state)) this.armWatchdog();
     if (u.ready) {

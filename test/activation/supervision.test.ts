@@ -25,6 +25,8 @@ const UNITS: Record<string, string> = {
   "silent.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} silent\nWatchdogSec=1\n`,
   "early.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} early-exit\n`,
   "wrongpid.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} wrong-pid\nTimeoutStartSec=2\n`,
+  "extend.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} slow 2500 4000000\nTimeoutStartSec=1500ms\n`,
+  "noextend.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} slow 2500\nTimeoutStartSec=1500ms\n`,
   "store.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} fdstore @DIR@/store.out\nFileDescriptorStoreMax=4\nRestart=on-failure\nRestartSec=100ms\n`,
   "fork.service": `[Service]\nType=forking\nPIDFile=@DIR@/fork.pid\nExecStart=/bin/sh -c 'sleep 600 & echo $! > @DIR@/fork.pid'\n`,
   "guess.service": `[Service]\nType=forking\nExecStart=/bin/sh -c 'setsid sleep 600 &'\n`,
@@ -97,6 +99,16 @@ describe("Type=notify", () => {
     const s = await status("wrongpid.service");
     expect(s.result).toBe("timeout");
     expect((await cli("logs", "wrongpid.service")).out).toMatch(/Got notification message from PID \d+, but reception only permitted for main PID/);
+  }, 20000);
+
+  test("EXTEND_TIMEOUT_USEC= moves the start timeout; without it the same slow start times out", async () => {
+    const [ext, plain] = await Promise.all([cli("start", "extend.service"), cli("start", "noextend.service")]);
+    expect(ext.code).toBe(0);
+    expect((await status("extend.service")).subState).toBe("running");
+    expect(plain.code).toBe(1);
+    expect((await status("noextend.service")).result).toBe("timeout");
+    expect((await cli("logs", "extend.service")).out).toMatch(/Timeout of the start state extended by 4000000 us/);
+    await cli("stop", "extend.service");
   }, 20000);
 
   test("FDSTORE=1: the stored fd comes back, named, after a crash and restart", async () => {

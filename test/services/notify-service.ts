@@ -6,6 +6,7 @@
  *   fdstore    on the first run stores an fd holding "kept across restarts" as "mine" and exits 1;
  *              when started with that fd it reports its content to argv[3] and runs
  *   wrong-pid  a child process (not the main one) sends READY=1
+ *   slow MS [USEC]  READY=1 only after MS milliseconds; first EXTEND_TIMEOUT_USEC=USEC if given
  */
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { sdNotify, watchdogUsec } from "../../firmware/lib/sd-notify.ts";
@@ -26,6 +27,12 @@ switch (mode) {
     sdNotify("READY=1");
     forever();
     break;
+  case "slow": {
+    if (process.argv[4]) sdNotify(`EXTEND_TIMEOUT_USEC=${process.argv[4]}`);
+    setTimeout(() => sdNotify("READY=1"), Number(process.argv[3]));
+    forever();
+    break;
+  }
   case "early-exit":
     process.exit(0);
     break;
