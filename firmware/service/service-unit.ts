@@ -43,6 +43,8 @@ export interface ServiceHost extends UnitHost {
 
 /** How often a stopping unit looks whether its cgroup is empty yet. */
 const CGROUP_POLL_USEC = 20_000;
+/** How often an ExitType=cgroup service without a main process looks whether processes are left. */
+const EXIT_TYPE_CGROUP_POLL_USEC = 200_000;
 
 export interface ServiceSnapshot {
   unit: string;
@@ -387,10 +389,15 @@ export class ServiceUnit extends UnitRuntime {
         this.setResult(result);
         return; // the control chain continues; enterRunning() sees the dead main process
       case "running":
-      case "reload-notify":
+      case "reload-notify": {
         this.setResult(result);
-        if (clean && this.cfg.remainAfterExit) return this.setState("exited");
-        return this.enterStop(result);
+        const done = () => (clean && this.cfg.remainAfterExit ? this.setState("exited") : this.enterStop(result));
+        if (this.cfg.exitType === "cgroup" && this.cgroupPath && this.host.cgroups?.populated(this.cgroupPath)) {
+          this.log.debug("Main process gone; the service runs on while processes are left in its cgroup (ExitType=cgroup).");
+          return this.whilePopulated(done);
+        }
+        return done();
+      }
       case "stop":
         this.setResult(result);
         return; // ExecStop= continues
@@ -499,6 +506,16 @@ export class ServiceUnit extends UnitRuntime {
     const state = this.state;
     this.cgroupPoll.arm(CGROUP_POLL_USEC, () => {
       if (this.state === state) this.whenEmpty(next);
+    });
+  }
+
+  /** ExitType=cgroup: runs next once the running service's cgroup is empty. */
+  private whilePopulated(next: () => void): void {
+    const state = this.state;
+    this.cgroupPoll.arm(EXIT_TYPE_CGROUP_POLL_USEC, () => {
+      if (this.state !== state || this.main || !this.cgroupPath) return;
+      if (this.host.cgroups?.populated(this.cgroupPath)) return this.whilePopulated(next);
+      next();
     });
   }
 

@@ -26,6 +26,8 @@ const UNITS: Record<string, string> = {
   "early.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} early-exit\n`,
   "wrongpid.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} wrong-pid\nTimeoutStartSec=2\n`,
   "extend.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} slow 2500 4000000\nTimeoutStartSec=1500ms\n`,
+  "exitcgroup.service": `[Service]\nExitType=cgroup\nExecStart=/bin/sh -c '(sleep 1.5; echo left > @DIR@/exitcgroup.out) & exit 0'\n`,
+  "exitmain.service": `[Service]\nExecStart=/bin/sh -c '(sleep 1.5; echo left > @DIR@/exitmain.out) & exit 0'\n`,
   "noextend.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} slow 2500\nTimeoutStartSec=1500ms\n`,
   "store.service": `[Service]\nType=notify\nExecStart=${bun} ${svc} fdstore @DIR@/store.out\nFileDescriptorStoreMax=4\nRestart=on-failure\nRestartSec=100ms\n`,
   "fork.service": `[Service]\nType=forking\nPIDFile=@DIR@/fork.pid\nExecStart=/bin/sh -c 'sleep 600 & echo $! > @DIR@/fork.pid'\n`,
@@ -109,6 +111,21 @@ describe("Type=notify", () => {
     expect((await status("noextend.service")).result).toBe("timeout");
     expect((await cli("logs", "extend.service")).out).toMatch(/Timeout of the start state extended by 4000000 us/);
     await cli("stop", "extend.service");
+  }, 20000);
+
+  test("ExitType=cgroup: the service runs until the last process of its cgroup is gone; ExitType=main stops it with its main process", async () => {
+    expect((await cli("start", "exitcgroup.service", "exitmain.service")).code).toBe(0);
+    await waitFor(async () => (await status("exitmain.service")).activeState === "inactive", 5000, "exitmain.service to stop with its main process");
+    const s = await status("exitcgroup.service");
+    expect(s.activeState).toBe("active");
+    expect(s.service!.mainPid).toBeNull();
+    expect(s.service!.tasks.length).toBeGreaterThan(0);
+    await waitFor(async () => (await status("exitcgroup.service")).activeState === "inactive", 8000, "exitcgroup.service to end with its cgroup");
+    expect((await status("exitcgroup.service")).result).toBe("success");
+    expect(readFileSync(join(dir, "exitcgroup.out"), "utf8")).toBe("left\n");
+    // ExitType=main: what was left in the cgroup was stopped with the service.
+    await Bun.sleep(500);
+    expect(existsSync(join(dir, "exitmain.out"))).toBe(false);
   }, 20000);
 
   test("FDSTORE=1: the stored fd comes back, named, after a crash and restart", async () => {
