@@ -9,11 +9,13 @@ import { $ } from "zx";
 
 $.verbose = false;
 
-const SOURCES = [
-  "deb http://deb.debian.org/debian bookworm main non-free-firmware",
-  "deb http://deb.debian.org/debian bookworm-updates main non-free-firmware",
-  "deb http://deb.debian.org/debian-security bookworm-security main non-free-firmware",
-].join("\n");
+/** Binary packages (deb), or with `source` their source packages (deb-src). */
+const sources = (type: "deb" | "deb-src") =>
+  [
+    `${type} http://deb.debian.org/debian bookworm main non-free-firmware`,
+    `${type} http://deb.debian.org/debian bookworm-updates main non-free-firmware`,
+    `${type} http://deb.debian.org/debian-security bookworm-security main non-free-firmware`,
+  ].join("\n");
 
 export class PrivateApt {
   private readonly opts: string[];
@@ -21,9 +23,10 @@ export class PrivateApt {
   constructor(
     readonly root: string,
     private readonly arches: readonly string[],
+    private readonly kind: { source?: boolean } = {},
   ) {
     for (const d of ["lists/partial", "cache/archives/partial", "debs"]) mkdirSync(join(root, d), { recursive: true });
-    writeFileSync(join(root, "sources.list"), SOURCES + "\n");
+    writeFileSync(join(root, "sources.list"), sources(kind.source ? "deb-src" : "deb") + "\n");
     writeFileSync(join(root, "status"), "");
     this.opts = [
       `-o=Dir::Etc::sourcelist=${join(root, "sources.list")}`,
@@ -40,9 +43,9 @@ export class PrivateApt {
 
   /** Age of the package lists in hours (Infinity when never fetched, or lacking an architecture). */
   listsAgeHours(): number {
-    const lists = readdirSync(join(this.root, "lists")).filter((f) => /_Packages(\.\w+)?$/.test(f));
+    const lists = readdirSync(join(this.root, "lists")).filter((f) => (this.kind.source ? /_Sources(\.\w+)?$/ : /_Packages(\.\w+)?$/).test(f));
     if (lists.length === 0) return Infinity;
-    for (const a of this.arches) if (!lists.some((f) => f.includes(`binary-${a}_`))) return Infinity;
+    if (!this.kind.source) for (const a of this.arches) if (!lists.some((f) => f.includes(`binary-${a}_`))) return Infinity;
     const newest = Math.max(...lists.map((f) => statSync(join(this.root, "lists", f)).mtimeMs));
     return (Date.now() - newest) / 3.6e6;
   }
@@ -99,5 +102,14 @@ export class PrivateApt {
     if (need.length) await $({ cwd: dir })`apt-get ${this.opts} download -qq ${need}`;
     for (const f of out) if (!existsSync(f)) throw new Error(`apt-get download did not produce ${f}`);
     return out;
+  }
+
+  /** Downloads a source package (with `source`) into dir; returns the path of its .dsc. */
+  async source(pkg: string, dir: string): Promise<string> {
+    mkdirSync(dir, { recursive: true });
+    await $({ cwd: dir })`apt-get ${this.opts} source --download-only -qq ${pkg}`;
+    const dsc = readdirSync(dir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith(".dsc"));
+    if (!dsc) throw new Error(`apt-get source ${pkg} left no .dsc in ${dir}`);
+    return join(dir, dsc);
   }
 }

@@ -5,8 +5,9 @@
  *     reply; bunit (a running daemon, the service started per connection because it exits after
  *     one reply) against systemd-socket-activate (started, then activated, per round).
  *   - Accept=yes connections per second, a trivial inetd-style service (/bin/echo): bunit,
- *     systemd-socket-activate --accept --inetd, openbsd-inetd, xinetd. (busybox inetd: Debian
- *     builds busybox without it; s6-tcpserver: s6-networking is not packaged in Debian 12.)
+ *     systemd-socket-activate --accept --inetd, busybox inetd (built from Debian's source
+ *     package, see peers.ts), openbsd-inetd, xinetd. (s6-tcpserver: s6-networking is not
+ *     packaged in Debian 12.)
  *   - 100 sockets: time from daemon start until all listen, and the daemon's RSS then; peer:
  *     systemd-socket-activate with 100 -l options.
  */
@@ -16,7 +17,7 @@ import { join } from "node:path";
 import { testBinary } from "../support/harness.ts";
 import { repoRoot } from "../../scripts/lib/paths.ts";
 import type { Row } from "./run.ts";
-import { peerRoot } from "./peers.ts";
+import { busyboxInetd, peerRoot } from "./peers.ts";
 
 const bun = process.execPath;
 const cli = join(repoRoot, "firmware/cli.ts");
@@ -146,7 +147,13 @@ export async function acceptRate(): Promise<Row[]> {
   const peers: { name: string; start: (p: number, dir: string) => Bun.Subprocess | null }[] = [
     { name: "systemd-socket-activate --accept", start: (p) => Bun.spawn(["systemd-socket-activate", "--accept", "--inetd", "-l", `127.0.0.1:${p}`, "/bin/echo", "x"], { stdout: "ignore", stderr: "ignore" }) },
     {
-      // busybox inetd would be the smaller peer, but Debian builds busybox without it.
+      name: "busybox inetd",
+      start: (p, dir) => {
+        writeFileSync(join(dir, "inetd.conf"), `127.0.0.1:${p} stream tcp nowait root /bin/echo echo x\n`);
+        return Bun.spawn([busyboxInetd(), "inetd", "-f", "-e", join(dir, "inetd.conf")], { stdout: "ignore", stderr: "ignore" });
+      },
+    },
+    {
       name: "openbsd-inetd",
       start: (p, dir) => {
         writeFileSync(join(dir, "inetd.conf"), `127.0.0.1:${p} stream tcp nowait root /bin/echo echo x\n`);

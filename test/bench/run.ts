@@ -4,7 +4,7 @@
  * higher is better, for times and sizes lower is better: the "better" column says which).
  *
  *   Host (test/bench/host.ts): Accept=no activation latency, Accept=yes connections/s against
- *   systemd-socket-activate, busybox inetd and xinetd; 100 sockets start time and RSS.
+ *   systemd-socket-activate, busybox inetd, openbsd-inetd and xinetd; 100 sockets start time and RSS.
  *   FunctionFS bulk throughput (QEMU board, dummy_hcd): the TypeScript library against a C
  *   reference (test/bench/usb/ffs-aio-ref.c) doing the same AIO with the same depth.
  *   vsock throughput through an Accept=no service (QEMU board, loopback transport): the C
@@ -14,7 +14,7 @@
 import { buildImage } from "../../scripts/build-image.ts";
 import { Guest } from "../../scripts/lib/qemu.ts";
 import { ensurePackages } from "../../scripts/setup-host.ts";
-import { unpackPeers } from "./peers.ts";
+import { buildBusyboxInetd, unpackPeers } from "./peers.ts";
 import { acceptRate, activationLatency, hundredSockets, ueventParseRate } from "./host.ts";
 
 export interface Row {
@@ -84,11 +84,13 @@ if (import.meta.main) {
   // The peers come from Debian's packages: systemd-socket-activate (systemd) installed; xinetd
   // and openbsd-inetd conflict with each other, so both are unpacked from their .debs into
   // .cache/bench (never installed) and run from there.
-  await ensurePackages(["systemd"]);
-  await unpackPeers();
-  const rows: Row[] = [];
   const only = process.argv.slice(2);
   const want = (k: string) => only.length === 0 || only.includes(k);
+  // dpkg-dev, make, gcc, bzip2 and xz-utils build busybox inetd from Debian's source package.
+  await ensurePackages(["systemd", "dpkg-dev", "make", "gcc", "bzip2", "xz-utils"]);
+  await unpackPeers();
+  if (want("accept")) await buildBusyboxInetd();
+  const rows: Row[] = [];
   if (want("latency")) rows.push(await activationLatency());
   if (want("accept")) rows.push(...(await acceptRate()));
   if (want("startup")) rows.push(...(await hundredSockets()));
