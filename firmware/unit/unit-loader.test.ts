@@ -76,3 +76,27 @@ describe("unit loading", () => {
     expect(loader.listNames()).not.toContain("socket.d");
   });
 });
+
+describe("what the loader keeps until clear()", () => {
+  test("instances resolve against the directories as first read; clear() (daemon-reload) reads them again", () => {
+    const l = new UnitLoader([etc, lib], TEST_HOST);
+    const env = (n: string) => l.load(n).service!.exec.environment;
+    expect(env("echo@c1.service")).toEqual([["A", "lib"], ["B", "template"]]);
+    l.forget("echo@c1.service");
+    put(join(etc, "echo@.service.d", "70-late.conf"), "[Service]\nEnvironment=D=late\n");
+    try {
+      // Like the template's parsed text, the drop-in listing waits for a reload.
+      expect(env("echo@c2.service")).toEqual([["A", "lib"], ["B", "template"]]);
+      l.clear();
+      expect(env("echo@c3.service")).toEqual([["A", "lib"], ["B", "template"], ["D", "late"]]);
+    } finally {
+      rmSync(join(etc, "echo@.service.d"), { recursive: true, force: true });
+    }
+  });
+
+  test("aliases are found from the remembered symlinks, also for a unit loaded after others", () => {
+    const l = new UnitLoader([etc, lib], TEST_HOST);
+    l.load("a-b-c.service");
+    expect(l.load("real.service").aliases).toContain("alias.service");
+  });
+});

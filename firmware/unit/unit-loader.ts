@@ -19,6 +19,14 @@ export interface FragmentLocation {
   canonical: string;
 }
 
+function readDir(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
 function isFile(p: string): boolean {
   try {
     return statSync(p).isFile();
@@ -27,13 +35,6 @@ function isFile(p: string): boolean {
   }
 }
 
-function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir).sort();
-  } catch {
-    return [];
-  }
-}
 
 export class UnitLoader {
   private cache = new Map<string, LoadedUnit>();
@@ -44,6 +45,15 @@ export class UnitLoader {
     private readonly host: HostFacts,
   ) {}
 
+  /**
+   * Directory listings (drop-in, .wants/.requires and search-path directories) and the alias
+   * symlinks found in them, kept until clear() like the parsed files: each Accept=yes
+   * connection loads a new instance, which would otherwise read every directory again and
+   * lstat every unit file to find aliases.
+   */
+  private listings = new Map<string, string[]>();
+  private links = new Map<string, { name: string; target: string }[]>();
+
   /** Forgets one unit (Accept=yes instances are loaded once and never again). */
   forget(name: string): void {
     this.cache.delete(name);
@@ -53,6 +63,38 @@ export class UnitLoader {
   clear(): void {
     this.cache.clear();
     this.parsed.clear();
+    this.listings.clear();
+    this.links.clear();
+  }
+
+  private listDir(dir: string): string[] {
+    let l = this.listings.get(dir);
+    if (!l) this.listings.set(dir, (l = readDir(dir)));
+    return l;
+  }
+
+  /** The listing of dir/sub, without reading it when dir's listing has no such entry. */
+  private listSubdir(dir: string, sub: string): string[] {
+    return this.listDir(dir).includes(sub) ? this.listDir(join(dir, sub)) : [];
+  }
+
+  /** The unit-name symlinks in a search-path directory, with their resolved targets. */
+  private symlinksIn(dir: string): { name: string; target: string }[] {
+    let l = this.links.get(dir);
+    if (!l) {
+      l = [];
+      for (const f of this.listDir(dir)) {
+        if (!isValidUnitName(f)) continue;
+        const p = join(dir, f);
+        try {
+          if (lstatSync(p).isSymbolicLink()) l.push({ name: f, target: realpathSync(p) });
+        } catch {
+          /* dangling */
+        }
+      }
+      this.links.set(dir, l);
+    }
+    return l;
   }
 
   /** Keeps answering with this configuration for name (a rejected reload keeps the old one). */
@@ -127,7 +169,7 @@ export class UnitLoader {
     for (const dir of this.searchPath) {
       for (const n of names) {
         const d = join(dir, `${n}.d`);
-        for (const f of listDir(d)) {
+        for (const f of this.listSubdir(dir, `${n}.d`)) {
           if (!f.endsWith(".conf") || byBase.has(f)) continue;
           const p = join(d, f);
           if (isFile(p)) byBase.set(f, p);
@@ -144,7 +186,7 @@ export class UnitLoader {
     if (tpl) names.push(tpl);
     for (const dir of this.searchPath) {
       for (const n of names) {
-        for (const f of listDir(join(dir, `${n}.${suffix}`))) if (isValidUnitName(f)) out.add(f);
+        for (const f of this.listSubdir(dir, `${n}.${suffix}`)) if (isValidUnitName(f)) out.add(f);
       }
     }
     return [...out];
@@ -182,15 +224,7 @@ export class UnitLoader {
     if (!fragment) return [];
     const out: string[] = [];
     for (const dir of this.searchPath) {
-      for (const f of listDir(dir)) {
-        if (f === name || !isValidUnitName(f)) continue;
-        const p = join(dir, f);
-        try {
-          if (lstatSync(p).isSymbolicLink() && realpathSync(p) === fragment) out.push(f);
-        } catch {
-          /* dangling */
-        }
-      }
+      for (const l of this.symlinksIn(dir)) if (l.name !== name && l.target === fragment) out.push(l.name);
     }
     return out;
   }
@@ -198,7 +232,8 @@ export class UnitLoader {
   /** Every unit file name in the search path (templates included, drop-in dirs excluded). */
   listNames(): string[] {
     const out = new Set<string>();
-    for (const dir of this.searchPath) for (const f of listDir(dir)) if (isValidUnitName(f)) out.add(f);
+    // Read afresh: this is what is on disk now, not what instances were resolved against.
+    for (const dir of this.searchPath) for (const f of readDir(dir)) if (isValidUnitName(f)) out.add(f);
     return [...out].sort();
   }
 }
