@@ -245,7 +245,7 @@ export class UnitTimer {
   extend(usec: number): boolean {
     const fn = this.fn;
     const want = this.clock.now() + usec;
-    if (!this.t || !fn || want <= this.deadline) return false;
+    if (!fn || want <= this.deadline) return false; // fn is set exactly while armed
     this.arm(usec, fn);
     return true;
   }

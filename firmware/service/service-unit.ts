@@ -392,11 +392,10 @@ export class ServiceUnit extends UnitRuntime {
       case "reload-notify": {
         this.setResult(result);
         const done = () => (clean && this.cfg.remainAfterExit ? this.setState("exited") : this.enterStop(result));
-        if (this.cfg.exitType === "cgroup" && this.cgroupPath && this.host.cgroups?.populated(this.cgroupPath)) {
-          this.log.debug("Main process gone; the service runs on while processes are left in its cgroup (ExitType=cgroup).");
-          return this.whilePopulated(done);
-        }
-        return done();
+        if (this.cfg.exitType !== "cgroup" || this.cgroupPath === null) return done();
+        this.log.debug("Main process gone; with ExitType=cgroup the service ends when its cgroup is empty.");
+        // A new main process (MAINPID=) takes over from the wait.
+        return this.afterCgroupEmpty(done, EXIT_TYPE_CGROUP_POLL_USEC, () => this.main === null);
       }
       case "stop":
         this.setResult(result);
@@ -497,25 +496,24 @@ export class ServiceUnit extends UnitRuntime {
    * not only the main one); at once without a cgroup or with other kill modes.
    */
   private whenEmpty(next: () => void): void {
+    if (this.cgroupPath !== null && this.cfg.kill.killMode === "control-group") return this.afterCgroupEmpty(next, CGROUP_POLL_USEC);
+    this.cgroupPoll.cancel();
+    next();
+  }
+
+  /**
+   * Runs next once the unit's cgroup is empty, looking every everyUsec; gives up when the
+   * state changes or `still` turns false meanwhile.
+   */
+  private afterCgroupEmpty(next: () => void, everyUsec: number, still: () => boolean = () => true): void {
     const path = this.cgroupPath;
-    const waits = path !== null && this.cfg.kill.killMode === "control-group";
-    if (!waits || !this.host.cgroups!.populated(path)) {
+    if (path === null || !this.host.cgroups!.populated(path)) {
       this.cgroupPoll.cancel();
       return next();
     }
     const state = this.state;
-    this.cgroupPoll.arm(CGROUP_POLL_USEC, () => {
-      if (this.state === state) this.whenEmpty(next);
-    });
-  }
-
-  /** ExitType=cgroup: runs next once the running service's cgroup is empty. */
-  private whilePopulated(next: () => void): void {
-    const state = this.state;
-    this.cgroupPoll.arm(EXIT_TYPE_CGROUP_POLL_USEC, () => {
-      if (this.state !== state || this.main || !this.cgroupPath) return;
-      if (this.host.cgroups?.populated(this.cgroupPath)) return this.whilePopulated(next);
-      next();
+    this.cgroupPoll.arm(everyUsec, () => {
+      if (this.state === state && still()) this.afterCgroupEmpty(next, everyUsec, still);
     });
   }
 
