@@ -276,12 +276,10 @@ export class SocketUnit extends UnitRuntime {
    * Takes over ports opened by a previous daemon process (daemon-reexec): the socket is
    * listening again (or running, when its service holds the fds) without having closed them.
    */
-  adopt(ports: OpenedPort[], serviceRunning: boolean, counters?: { accepted: number; refused: number }): void {
+  adopt(ports: OpenedPort[], serviceRunning: boolean, counters: { accepted: number; refused: number }): void {
     this.ports = ports;
-    if (counters) {
-      this.connections.nAccepted = counters.accepted;
-      this.connections.nRefused = counters.refused;
-    }
+    this.connections.nAccepted = counters.accepted;
+    this.connections.nRefused = counters.refused;
     for (const p of ports) if (p.port.kind === "usb-function") markFunctionReady(p.port.path, true);
     const to: SocketState = serviceRunning && !this.cfg.accept ? "running" : "listening";
     this.state = to;
