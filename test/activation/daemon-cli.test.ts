@@ -10,6 +10,11 @@ const dir = mkdtempSync(join(tmpdir(), "bunit-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const cli = join(repoRoot, "firmware", "cli.ts");
 
+/** Whether an AF_UNIX socket bound to path is listening (__SO_ACCEPTCON in /proc/net/unix). */
+function unixListening(path: string): boolean {
+  return readFileSync("/proc/net/unix", "utf8").split("\n").some((l) => l.endsWith(` ${path}`) && l.trim().split(/\s+/)[3] === "00010000");
+}
+
 function writeUnits(units: Record<string, string>) {
   for (const [k, v] of Object.entries(units)) writeFileSync(join(dir, k), v.replaceAll("@DIR@", dir));
 }
@@ -28,7 +33,8 @@ describe("bunit daemon", () => {
       "broken.socket": "[Socket]\nListenStream=@DIR@/broken.sock\nBacklog=many\n[Install]\nWantedBy=sockets.target\n",
     });
     const p = Bun.spawn([process.execPath, cli, "daemon", "--units", dir, "--control", join(dir, "control")], { stdout: "pipe", stderr: "pipe", cwd: repoRoot });
-    await waitFor(() => existsSync(join(dir, "hold.sock")), 10000, "hold.sock");
+    // The file appears at bind(), a moment before listen(): wait for the listening socket.
+    await waitFor(() => unixListening(join(dir, "hold.sock")), 10000, "hold.sock listening");
     const c = await Bun.connect({ unix: join(dir, "hold.sock"), socket: { data() {} } });
     await waitFor(() => existsSync(join(dir, "hold.pid")), 5000, "service started");
     const pid = Number(readFileSync(join(dir, "hold.pid"), "utf8"));
