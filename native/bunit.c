@@ -23,16 +23,17 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <linux/aio_abi.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
 #include <sys/wait.h>
-#include <linux/sched.h>
 #include <unistd.h>
 
 #define RET(expr)                                                                                  \
@@ -41,7 +42,7 @@
         return _r < 0 ? -errno : _r;                                                               \
     } while (0)
 
-int bunit_abi_version(void) { return 8; }
+int bunit_abi_version(void) { return 12; }
 
 /* ---- sockets ---------------------------------------------------------------------------- */
 
@@ -274,6 +275,14 @@ int bunit_pipe(int32_t *out) {
     return 0;
 }
 int bunit_dup_cloexec(int fd) { RET(fcntl(fd, F_DUPFD_CLOEXEC, 3)); }
+/* Whether two fds of this process refer to the same open file description (kcmp KCMP_FILE):
+ * 1 same, 0 different, -errno when the kernel cannot tell (no kcmp). */
+int bunit_same_file(int a, int b) {
+    pid_t self = getpid();
+    long r = syscall(SYS_kcmp, self, self, 0 /* KCMP_FILE */, (unsigned long)a, (unsigned long)b);
+    if (r < 0) return -errno;
+    return r == 0 ? 1 : 0;
+}
 int bunit_ioctl(int fd, unsigned long req, void *arg) { RET(ioctl(fd, req, arg)); }
 int bunit_fchown(int fd, int uid, int gid) { RET(fchown(fd, (uid_t)uid, (gid_t)gid)); }
 int bunit_lchown(const char *path, int uid, int gid) { RET(lchown(path, (uid_t)uid, (gid_t)gid)); }
@@ -408,6 +417,17 @@ int bunit_prctl_subreaper(int on) {
     RET(prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0));
 }
 
+/*
+ * RLIMIT_NOFILE of the calling process: out[0..1] get the old soft and hard limits; when set is
+ * non-zero the new ones are soft and hard. One call, no process to spawn (spawning needs fds).
+ */
+int bunit_prlimit_nofile(int set, uint64_t soft, uint64_t hard, uint64_t *out) {
+    struct rlimit nw = {.rlim_cur = soft, .rlim_max = hard}, old;
+    if (prlimit(0, RLIMIT_NOFILE, set ? &nw : NULL, &old) < 0) return -errno;
+    out[0] = old.rlim_cur;
+    out[1] = old.rlim_max;
+    return 0;
+}
 /* A pidfd for a process (readable once it exits): how bunit watches processes Bun did not spawn. */
 int bunit_pidfd_open(int pid) {
 #ifndef SYS_pidfd_open
@@ -427,119 +447,7 @@ int bunit_execve(const char *path, char *const *argv, char *const *envp) {
     return -errno;
 }
 
-/*
- * Starts a process (the exec helper) with fds[i] at fd i, in the cgroup v2 directory open as
- * cgroup_fd (clone3 with CLONE_INTO_CGROUP, -1: the caller's cgroup): the process is born in
- * its cgroup, so no migration (cgroup.procs write) is needed, which costs a kernel RCU grace
- * period, milliseconds, per start. Returns the pid and stores a pidfd (CLONE_PIDFD) in *pidfd.
- *
- * Like posix_spawn(), the child shares the daemon's memory (CLONE_VM | CLONE_VFORK: no copy of
- * Bun's page tables; the caller waits until the exec) and runs on its own small stack, entered
- * through a few lines of assembly on x86_64 and aarch64 (elsewhere: a plain fork-style clone3).
- * Signals are blocked around the clone; the child sets every handler back to the default and
- * keeps the full mask through execve (the helper clears it), making only async-signal-safe
- * calls in between. The child exits 127 if it cannot start the helper.
- */
-struct spawn_child {
-    const char *path;
-    char *const *argv;
-    char *const *envp;
-    const int *fds;
-    int *high;
-    int nfds;
-};
-
-static int spawn_child_main(void *arg) {
-    struct spawn_child *c = arg;
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < _NSIG; s++) sigaction(s, &dfl, NULL);
-    /* Above the target range first, so that no source is overwritten before it is used. */
-    for (int i = 0; i < c->nfds; i++) {
-        c->high[i] = c->fds[i] < 0 ? -1 : fcntl(c->fds[i], F_DUPFD_CLOEXEC, c->nfds);
-        if (c->fds[i] >= 0 && c->high[i] < 0) return 127;
-    }
-    for (int i = 0; i < c->nfds; i++) {
-        if (c->high[i] < 0) close(i);
-        else if (dup2(c->high[i], i) < 0) return 127;
-    }
-    execve(c->path, c->argv, c->envp);
-    return 127;
-}
-
-/* clone3(); the child calls fn(arg) on the stack in ca and exits with its result. -errno on failure. */
-static long clone3_run(struct clone_args *ca, int (*fn)(void *), void *arg) {
-#if defined(__x86_64__)
-    register long r10 __asm__("r10") = (long)fn;
-    register long r8 __asm__("r8") = (long)arg;
-    long ret;
-    __asm__ volatile("syscall\n\t"
-                     "test %%rax, %%rax\n\t"
-                     "jnz 1f\n\t"
-                     "xor %%ebp, %%ebp\n\t"
-                     "mov %%r8, %%rdi\n\t"
-                     "call *%%r10\n\t"
-                     "mov %%eax, %%edi\n\t"
-                     "mov $60, %%eax\n\t" /* SYS_exit */
-                     "syscall\n\t"
-                     "hlt\n"
-                     "1:"
-                     : "=a"(ret)
-                     : "0"((long)SYS_clone3), "D"(ca), "S"(sizeof *ca), "r"(r10), "r"(r8)
-                     : "rcx", "r11", "memory");
-    return ret;
-#elif defined(__aarch64__)
-    register long x8 __asm__("x8") = SYS_clone3;
-    register long x0 __asm__("x0") = (long)ca;
-    register long x1 __asm__("x1") = (long)sizeof *ca;
-    register long x2 __asm__("x2") = (long)fn;
-    register long x3 __asm__("x3") = (long)arg;
-    __asm__ volatile("svc #0\n\t"
-                     "cbnz x0, 1f\n\t"
-                     "mov x29, xzr\n\t"
-                     "mov x0, x3\n\t"
-                     "blr x2\n\t"
-                     "mov x8, #93\n\t" /* SYS_exit */
-                     "svc #0\n"
-                     "1:"
-                     : "+r"(x0)
-                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
-                     : "memory");
-    return x0;
-#else
-    ca->flags &= ~(uint64_t)(CLONE_VM | CLONE_VFORK);
-    ca->stack = 0;
-    ca->stack_size = 0;
-    long pid = syscall(SYS_clone3, ca, sizeof *ca);
-    if (pid == 0) _exit(fn(arg));
-    return pid < 0 ? -errno : pid;
-#endif
-}
-
-int bunit_spawn(const char *path, char *const *argv, char *const *envp, const int *fds, int nfds, int cgroup_fd, int *pidfd) {
-    if (nfds < 0 || nfds > 1024) return -EINVAL;
-    enum { STACK = 64 * 1024 };
-    int high[nfds > 0 ? nfds : 1];
-    struct spawn_child c = { path, argv, envp, fds, high, nfds };
-    void *stack = malloc(STACK);
-    if (!stack) return -ENOMEM;
-    struct clone_args ca;
-    memset(&ca, 0, sizeof ca);
-    ca.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
-    ca.pidfd = (uint64_t)(uintptr_t)pidfd;
-    ca.exit_signal = SIGCHLD;
-    ca.stack = (uint64_t)(uintptr_t)stack;
-    ca.stack_size = STACK;
-    ca.cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    long pid = clone3_run(&ca, spawn_child_main, &c);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    free(stack);
-    return (int)pid;
-}
+/* bunit_spawn(), the clone3() of every service process: native/bunit-spawn.c */
 
 /* ---- the readiness poller --------------------------------------------------------------- */
 /*
@@ -647,6 +555,18 @@ void *bunit_alloc(uint64_t size) {
     return p;
 }
 void bunit_free(void *p) { free(p); }
+
+/*
+ * A shared read-write mapping of fd (a vhost-user front-end's guest memory); *out gets the
+ * address, which TypeScript wraps with toArrayBuffer(). Unmapped with bunit_munmap.
+ */
+int bunit_mmap_shared(int fd, uint64_t len, uint64_t off, uint64_t *out) {
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+    if (p == MAP_FAILED) return -errno;
+    *out = (uint64_t)(uintptr_t)p;
+    return 0;
+}
+int bunit_munmap(uint64_t addr, uint64_t len) { RET(munmap((void *)(uintptr_t)addr, len)); }
 
 int bunit_aio_setup(unsigned nr, uint64_t *ctx) {
     aio_context_t c = 0;
