@@ -1,35 +1,31 @@
 #!/usr/bin/env bun
 /** The bunit command line: one entry point, one module per command. */
 import { runVerify } from "./commands/verify.ts";
-import { isCommand } from "./control/protocol.ts";
+import { isControlVerb, OTHER_HELP, USAGE } from "./control/cli-help.ts";
 import { VERSION } from "./version.ts";
+import { errorText } from "./core/errors.ts";
 
-const USAGE = `usage: bunit COMMAND [ARGS...]
+const wantsHelp = (args: readonly string[]) => args.includes("--help") || args[0] === "-h" || args[0] === "help";
 
-commands:
-  verify [--units DIR]... UNIT|FILE...   check unit files, like systemd-analyze verify
-  daemon --units DIR [--gadget FILE] [...]  run the socket-activation service
-  usb compile|dump|check-gadget ...      USB descriptor compiler and gadget descriptions
-  vsock connect CID:PORT | listen PORT   stdin/stdout bridge over AF_VSOCK
-
-talking to a running daemon (options: --json, --socket PATH or $BUNIT_CONTROL):
-  status [UNIT...]                       the daemon, or units with their recent log lines
-  list-units [--all] | list-sockets [--all]
-  start|stop|restart UNIT...             run jobs and wait for them (root or the control group)
-  reload                                 re-read unit files; unchanged sockets stay open
-  reload UNIT...                         ExecReload= of running services
-  cat UNIT... | show UNIT...             unit files with drop-ins; properties as Key=Value
-  logs [UNIT] [-n N] [-f]                the daemon's log ring (service output included)
-  daemon-reexec                          replace the daemon process, keeping every socket open
-
-  --version                              print bunit's version
-`;
+/** Unit file commands (install/): they work on the files, with or without a daemon. */
+const INSTALL_ONLY = ["enable", "disable", "reenable", "preset", "preset-all"];
+/** `is-enabled` asks the daemon (its own search path), unless told where the files are. */
+const onFiles = (args: readonly string[]) => args.some((a) => a === "--root" || a === "--units" || a.startsWith("--root=") || a.startsWith("--units="));
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (cmd !== undefined && cmd !== "reload-unit" && isCommand(cmd)) {
+  if (cmd !== undefined && (INSTALL_ONLY.includes(cmd) || (cmd === "is-enabled" && onFiles(rest)))) {
+    const { runInstall } = await import("./commands/install.ts");
+    return runInstall(cmd as Parameters<typeof runInstall>[0], rest);
+  }
+  if (cmd !== undefined && isControlVerb(cmd)) {
     const { runControl } = await import("./commands/control.ts");
     return runControl(cmd, rest);
+  }
+  // The daemon's options are its own (commands/daemon.ts answers --help); the others' help is here.
+  if (cmd !== undefined && cmd in OTHER_HELP && wantsHelp(rest)) {
+    process.stdout.write(OTHER_HELP[cmd]!);
+    return 0;
   }
   switch (cmd) {
     case "verify":
@@ -62,4 +58,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exit(await main(process.argv.slice(2)));
+/** Runs the command line; anything thrown becomes one line on stderr (no stack trace) and exit 1. */
+export async function run(argv: string[]): Promise<number> {
+  try {
+    return await main(argv);
+  } catch (e) {
+    process.stderr.write(`bunit: ${errorText(e).split("\n")[0]}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.main) void run(process.argv.slice(2)).then((c) => process.exit(c));

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import * as n from "./native.ts";
-import { AF_UNIX, AF_INET, SOCK_STREAM, SOCK_DGRAM, EPOLLIN, SOL_SOCKET, SO_ACCEPTCONN, SO_RCVBUF, O_RDWR, O_NONBLOCK, O_CREAT, O_EXCL } from "./sys/constants.ts";
+import { AF_UNIX, AF_INET, SOCK_STREAM, SOCK_DGRAM, EPOLLIN, SOL_SOCKET, SO_ACCEPTCONN, SO_RCVBUF } from "./sys/constants.ts";
 import { SysError } from "./sys/errno.ts";
 import { parseIPv4 } from "./sys/ip.ts";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -29,6 +29,18 @@ describe("native boundary", () => {
     n.close(fd);
     client.destroy();
     rmSync(dir, { recursive: true });
+  });
+
+  test("sameOpenFile: a dup is the same open file; the other end of a pipe (same inode) is not", () => {
+    const [r, w] = n.pipe();
+    const d = n.dupCloexec(r);
+    try {
+      expect(n.sameOpenFile(r, d)).toBe(true);
+      expect(n.sameOpenFile(r, w)).toBe(false);
+      expect(() => n.sameOpenFile(r, 100000)).toThrow(/kcmp/);
+    } finally {
+      for (const fd of [r, w, d]) n.close(fd);
+    }
   });
 
   test("errors carry errno names and the failing call", () => {

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parseFunctionSpec } from "../usb/descriptor-spec.ts";
 import { compileFunction, decodeFunction } from "../usb/ffs-blobs.ts";
 import { parseGadgetFile } from "../usb/gadget-config.ts";
+import { errorText } from "../core/errors.ts";
 
 const USAGE = `usage:
   bunit usb compile SPEC [--out DIR]
@@ -22,7 +23,8 @@ const USAGE = `usage:
 
 const hexLines = (b: Uint8Array) => {
   const out: string[] = [];
-  for (let i = 0; i < b.length; i += 16) out.push(`  ${i.toString(16).padStart(4, "0")}  ${Array.from(b.subarray(i, i + 16), (x) => x.toString(16).padStart(2, "0")).join(" ")}`);
+  for (let i = 0; i < b.length; i += 16)
+    out.push(`  ${i.toString(16).padStart(4, "0")}  ${Array.from(b.subarray(i, i + 16), (x) => x.toString(16).padStart(2, "0")).join(" ")}`);
   return out.join("\n");
 };
 
@@ -40,9 +42,13 @@ export function runUsb(args: string[], out = (s: string) => process.stdout.write
           mkdirSync(dir, { recursive: true });
           writeFileSync(join(dir, "descriptors.bin"), c.descriptors);
           writeFileSync(join(dir, "strings.bin"), c.strings);
-          out(`${join(dir, "descriptors.bin")} (${c.descriptors.length} bytes), ${join(dir, "strings.bin")} (${c.strings.length} bytes); endpoint files ${c.endpointFiles.join(" ") || "none"}\n`);
+          out(
+            `${join(dir, "descriptors.bin")} (${c.descriptors.length} bytes), ${join(dir, "strings.bin")} (${c.strings.length} bytes); endpoint files ${c.endpointFiles.join(" ") || "none"}\n`,
+          );
         } else {
-          out(`${file}: endpoint files ${c.endpointFiles.join(" ") || "none"}\ndescriptors (${c.descriptors.length} bytes):\n${hexLines(c.descriptors)}\nstrings (${c.strings.length} bytes):\n${hexLines(c.strings)}\n`);
+          out(
+            `${file}: endpoint files ${c.endpointFiles.join(" ") || "none"}\ndescriptors (${c.descriptors.length} bytes):\n${hexLines(c.descriptors)}\nstrings (${c.strings.length} bytes):\n${hexLines(c.strings)}\n`,
+          );
         }
         return 0;
       }
@@ -53,7 +59,7 @@ export function runUsb(args: string[], out = (s: string) => process.stdout.write
         try {
           doc = decodeFunction(new Uint8Array(readFileSync(d)), s ? new Uint8Array(readFileSync(s)) : undefined);
         } catch (e) {
-          throw new Error(`${d}${s ? ` + ${s}` : ""}: ${(e as Error).message}`);
+          throw new Error(`${d}${s ? ` + ${s}` : ""}: ${errorText(e)}`);
         }
         out(JSON.stringify(doc, null, 2) + "\n");
         return 0;
@@ -62,12 +68,14 @@ export function runUsb(args: string[], out = (s: string) => process.stdout.write
         const [f] = rest;
         if (!f) break;
         const g = parseGadgetFile(readFileSync(f, "utf8"), f);
-        out(`${f}: gadget ${g.name}, ${g.functions.map((x) => x.id + (x.mount ? ` (FunctionFS at ${x.mount})` : "")).join(", ")}; ${g.configs.length} configuration(s)\n`);
+        out(
+          `${f}: gadget ${g.name}, ${g.functions.map((x) => x.id + (x.mount ? ` (FunctionFS at ${x.mount})` : "")).join(", ")}; ${g.configs.length} configuration(s)\n`,
+        );
         return 0;
       }
     }
   } catch (e) {
-    err(`bunit usb ${sub}: ${(e as Error).message}\n`);
+    err(`bunit usb ${sub}: ${errorText(e)}\n`);
     return 1;
   }
   err(USAGE);

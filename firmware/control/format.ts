@@ -1,7 +1,12 @@
 /** Human-readable output of the control commands, in the manner of systemctl. Pure. */
+import type { ListenRow } from "../runtime/unit-runtime.ts";
 import { formatRecord, type LogRecord } from "../core/log.ts";
 import { signalName } from "../sys/constants.ts";
 import type { UnitInfo } from "./unit-info.ts";
+import type { Property } from "./unit-properties.ts";
+import { renderShow, type ShowOptions } from "./show-select.ts";
+import { escapeControl } from "./systemd-format.ts";
+import { globRegExp } from "./unit-names.ts";
 
 export interface DaemonSummary {
   pid: number;
@@ -23,20 +28,17 @@ export interface UnitRow {
   description: string;
 }
 
-export interface SocketRow {
-  listen: string;
-  type: string;
-  unit: string;
-  activates: string;
-  state: string;
-  accepted: number;
-  connections: number;
-}
+/** A row of `list-sockets`: what a unit's listening() reports. */
+export type SocketRow = ListenRow;
 
 /** Left-aligned columns separated by two spaces; the last column is not padded. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [line(header), ...rows.map(line)].join("\n") + "\n";
 }
 
@@ -63,7 +65,7 @@ function stateBullet(active: string): string {
 
 export function formatUnitStatus(u: UnitInfo, nowMs: number): string {
   const out: string[] = [];
-  out.push(`${stateBullet(u.activeState)} ${u.unit} - ${u.description}`);
+  out.push(`${stateBullet(u.activeState)} ${u.unit} - ${escapeControl(u.description)}`);
   const path = u.fragmentPath ? `${u.fragmentPath}` : "";
   out.push(`     Loaded: ${u.loadState}${path ? ` (${path})` : ""}`);
   if (u.dropinPaths.length) out.push(`    Drop-In: ${u.dropinPaths.join("\n             ")}`);
@@ -78,7 +80,7 @@ export function formatUnitStatus(u: UnitInfo, nowMs: number): string {
   }
   if (u.service) {
     const s = u.service;
-    if (s.statusText) out.push(`     Status: "${s.statusText}"`);
+    if (s.statusText) out.push(`     Status: "${escapeControl(s.statusText)}"`);
     if (s.mainPid !== null) out.push(`   Main PID: ${s.mainPid}`);
     else if (s.execMain) {
       const how = s.execMain.signal !== null ? `killed, signal=${signalName(s.execMain.signal).replace(/^SIG/, "")}` : `exited, status=${s.execMain.code}`;
@@ -108,43 +110,65 @@ export function formatSummary(d: DaemonSummary, nowMs: number): string {
 }
 
 export function formatUnitRows(rows: UnitRow[]): string {
-  const body = table(["UNIT", "LOAD", "ACTIVE", "SUB", "DESCRIPTION"], rows.map((r) => [r.unit, r.load, r.active, r.sub, r.description]));
+  const body = table(
+    ["UNIT", "LOAD", "ACTIVE", "SUB", "DESCRIPTION"],
+    rows.map((r) => [r.unit, r.load, r.active, r.sub, r.description]),
+  );
   return `${body}\n${rows.length} units listed.\n`;
 }
 
-export function formatSocketRows(rows: SocketRow[]): string {
-  const body = table(["LISTEN", "TYPE", "UNIT", "STATE", "ACCEPTED", "ACTIVATES"], rows.map((r) => [r.listen, r.type, r.unit, r.state, String(r.accepted), r.activates]));
+export function formatSocketRows(rows: SocketRow[], legend = true): string {
+  const cells = rows.map((r) => [r.listen, r.type, r.unit, r.state, String(r.accepted), r.activates]);
+  if (!legend) return cells.length ? table(["", "", "", "", "", ""], cells).split("\n").slice(1).join("\n").replace(/\n*$/, "\n") : "";
+  const body = table(["LISTEN", "TYPE", "UNIT", "STATE", "ACCEPTED", "ACTIVATES"], cells);
   return `${body}\n${rows.length} sockets listed.\n`;
 }
 
-/** `show`: Key=Value lines, systemd's property names. */
-export function showProperties(u: UnitInfo): [string, string][] {
-  const p: [string, string][] = [
-    ["Id", u.unit], ["Description", u.description], ["LoadState", u.loadState], ["ActiveState", u.activeState],
-    ["SubState", u.subState], ["Result", u.result], ["FragmentPath", u.fragmentPath ?? ""], ["DropInPaths", u.dropinPaths.join(" ")],
-    ["Triggers", u.triggers.join(" ")], ["TriggeredBy", u.triggeredBy.join(" ")],
-    ["StateChangeTimestamp", u.sinceMs !== null ? new Date(u.sinceMs).toISOString() : ""],
-  ];
-  if (u.service) {
-    const s = u.service;
-    p.push(["Type", s.type], ["Restart", s.restart], ["MainPID", String(s.mainPid ?? 0)], ["ControlPID", String(s.controlPid ?? 0)],
-      ["NRestarts", String(s.nRestarts)], ["StatusText", s.statusText ?? ""],
-      ["ExecMainCode", s.execMain ? (s.execMain.signal !== null ? "2" : "1") : "0"],
-      ["ExecMainStatus", s.execMain ? String(s.execMain.signal ?? s.execMain.code ?? 0) : "0"],
-      ["ControlGroup", s.cgroup ?? ""], ["NFileDescriptorStore", String(s.fdStore.length)]);
-  }
-  if (u.socket) {
-    for (const l of u.socket.listen) p.push(["Listen", `${l.address} (${l.type})`]);
-    p.push(["Accept", u.socket.accept ? "yes" : "no"], ["NAccepted", String(u.socket.nAccepted)],
-      ["NConnections", String(u.socket.nConnections)], ["NRefused", String(u.socket.nRefused)]);
-  }
-  return p;
+/**
+ * systemctl list-sockets PATTERN... --state=STATE: rows whose socket or activated unit matches a
+ * pattern (a glob), and whose state is one of those asked; no pattern or state: every row.
+ */
+export function selectSocketRows(rows: SocketRow[], patterns: readonly string[], states: readonly string[]): SocketRow[] {
+  const res = patterns.map(globRegExp);
+  return rows.filter(
+    (r) => (res.length === 0 || res.some((re) => re.test(r.unit) || re.test(r.activates))) && (states.length === 0 || states.includes(r.state)),
+  );
 }
 
-export function formatShow(u: UnitInfo): string {
-  return showProperties(u).map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
+/** `show`: Key=Value lines as systemctl prints them (see show-select.ts). */
+export function formatShow(units: readonly (readonly Property[])[], o: ShowOptions = { properties: null, all: false, value: false }): string {
+  return renderShow(units, o);
 }
 
+/** Log records for a terminal: what services wrote has its control characters escaped. */
 export function formatLogLines(records: LogRecord[]): string {
-  return records.map((r) => formatRecord(r) + "\n").join("");
+  return records.map((r) => formatRecord({ ...r, message: escapeControl(r.message) }) + "\n").join("");
+}
+
+/** list-dependencies: the tree as systemctl draws it. */
+export function formatDependencyTree(root: { unit: string; children: DependencyLike[] }): string {
+  const lines = [root.unit];
+  const walk = (nodes: DependencyLike[], prefix: string) => {
+    nodes.forEach((n, i) => {
+      const last = i === nodes.length - 1;
+      lines.push(`${prefix}${last ? "└─" : "├─"}${n.unit}`);
+      walk(n.children, prefix + (last ? "  " : "│ "));
+    });
+  };
+  walk(root.children, "");
+  return lines.join("\n") + "\n";
+}
+interface DependencyLike {
+  unit: string;
+  children: DependencyLike[];
+}
+
+/** list-jobs as systemctl prints it. */
+export function formatJobRows(jobs: readonly { id: number; unit: string; type: string; state: string }[]): string {
+  if (jobs.length === 0) return "No jobs running.\n";
+  const body = table(
+    ["JOB", "UNIT", "TYPE", "STATE"],
+    jobs.map((j) => [String(j.id), j.unit, j.type, j.state]),
+  );
+  return `${body}\n${jobs.length} jobs listed.\n`;
 }

@@ -2,19 +2,12 @@
  * What `bunit status`, `show` and the list commands report about a unit: a plain object built
  * from the running unit (or only its configuration when it never ran).
  */
-import type { UnitRuntime } from "../core/unit-runtime.ts";
+import type { UnitRuntime } from "../runtime/unit-runtime.ts";
 import type { LoadedUnit } from "../unit/unit-file.ts";
-import { ServiceUnit } from "../service/service-unit.ts";
-import { effectiveType } from "../service/service-config.ts";
-import { SocketUnit } from "../socket/socket-unit.ts";
-import { formatListenAddress, formatNetlinkAddress } from "../socket/listen-address.ts";
-import type { ListenPort } from "../socket/socket-config.ts";
+import { effectiveType } from "../unit/service-config.ts";
+import { listenInfo, type ListenInfo } from "../socket/listen-info.ts";
 
-export interface ListenInfo {
-  /** systemd's names: Stream, Datagram, SequentialPacket, FIFO, Special, Netlink, MessageQueue, USBFunction. */
-  type: string;
-  address: string;
-}
+export { listenInfo, type ListenInfo };
 
 export interface UnitInfo {
   unit: string;
@@ -50,16 +43,6 @@ export interface UnitInfo {
   };
 }
 
-const LISTEN_TYPE: Record<ListenPort["kind"], string> = {
-  stream: "Stream", datagram: "Datagram", seqpacket: "SequentialPacket", fifo: "FIFO", special: "Special",
-  netlink: "Netlink", mqueue: "MessageQueue", "usb-function": "USBFunction",
-};
-
-export function listenInfo(p: ListenPort): ListenInfo {
-  const address = "address" in p ? formatListenAddress(p.address) : "netlink" in p ? formatNetlinkAddress(p.netlink) : p.path;
-  return { type: LISTEN_TYPE[p.kind], address };
-}
-
 export interface InfoContext {
   /** Monotonic µs to wall-clock ms. */
   wallMs(monoUsec: number): number;
@@ -82,28 +65,28 @@ export function unitInfo(cfg: LoadedUnit, rt: UnitRuntime | null, ctx: InfoConte
     triggeredBy: ctx.triggeredBy(cfg.name),
   };
   if (cfg.service) {
-    const s = rt instanceof ServiceUnit ? rt : null;
+    const s = rt?.facts().service ?? null;
     info.service = {
       type: effectiveType(cfg.service),
       mainPid: s?.mainPid ?? null,
       controlPid: s?.controlPid ?? null,
       nRestarts: s?.nRestarts ?? 0,
       statusText: s?.statusText ?? null,
-      execMain: s?.mainExit ?? null,
+      execMain: s?.execMain ?? null,
       restart: cfg.service.restart,
-      cgroup: s?.cgroupPath ?? null,
-      tasks: s?.tasks() ?? [],
-      fdStore: s?.fdStore.names() ?? [],
+      cgroup: s?.cgroup ?? null,
+      tasks: s?.tasks ?? [],
+      fdStore: s?.fdStore ?? [],
     };
   }
   if (cfg.socket) {
-    const k = rt instanceof SocketUnit ? rt : null;
+    const k = rt?.facts().socket ?? null;
     info.socket = {
       listen: cfg.socket.listen.map(listenInfo),
       accept: cfg.socket.accept,
-      nAccepted: k?.connections.nAccepted ?? 0,
-      nConnections: k?.connections.nConnections ?? 0,
-      nRefused: k?.connections.nRefused ?? 0,
+      nAccepted: k?.nAccepted ?? 0,
+      nConnections: k?.nConnections ?? 0,
+      nRefused: k?.nRefused ?? 0,
     };
   }
   return info;

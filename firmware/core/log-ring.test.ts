@@ -36,7 +36,11 @@ describe("log ring", () => {
 describe("syslog format", () => {
   test("RFC 3164 with facility daemon; services tagged by unit, the daemon as bunit", () => {
     const t = new Date(2026, 0, 5, 7, 8, 9).getTime();
-    expect(formatSyslog({ timeMs: t, level: "warning", source: "stderr", unit: "web.service", pid: 42, message: "oops" }, 1)).toBe("<28>Jan  5 07:08:09 web[42]: oops");
-    expect(formatSyslog({ timeMs: t, level: "error", source: "daemon", unit: "x.socket", message: "bad" }, 7)).toBe("<27>Jan  5 07:08:09 bunit[7]: x.socket: bad");
+    expect(formatSyslog({ timeMs: t, level: "warning", source: "stderr", unit: "web.service", pid: 42, message: "oops" }, 1)).toBe(
+      "<28>Jan  5 07:08:09 web[42]: oops",
+    );
+    expect(formatSyslog({ timeMs: t, level: "error", source: "daemon", unit: "x.socket", message: "bad" }, 7)).toBe(
+      "<27>Jan  5 07:08:09 bunit[7]: x.socket: bad",
+    );
   });
 });

@@ -20,6 +20,18 @@ export function matches(r: LogRecord, q: LogQuery): boolean {
   return true;
 }
 
+/**
+ * The longest message a record keeps (journald's LINE_MAX for stream lines is 48 KiB): a single
+ * huge line must not take the whole byte budget, push every other record out, or exceed the
+ * budget by itself. Longer messages keep their start and say how much was dropped.
+ */
+export const MAX_MESSAGE_CHARS = 48 * 1024;
+
+function bounded(r: LogRecord, max: number): LogRecord {
+  if (r.message.length <= max) return r;
+  return { ...r, message: `${r.message.slice(0, max)}… [${r.message.length - max} more characters dropped]` };
+}
+
 /** Approximate heap cost of one record (its strings plus fixed overhead). */
 function cost(r: LogRecord): number {
   return 64 + r.message.length * 2 + (r.unit?.length ?? 0) * 2;
@@ -48,7 +60,9 @@ export class LogRing {
 
   readonly sink: LogSink = (r) => this.push(r);
 
-  push(r: LogRecord): void {
+  push(record: LogRecord): void {
+    // At most a quarter of the byte budget per record, so one record never evicts the ring.
+    const r = bounded(record, Math.max(64, Math.min(MAX_MESSAGE_CHARS, Math.floor(this.maxBytes / 8))));
     const c = cost(r);
     while (this.count > 0 && (this.count === this.maxRecords || this.bytes + c > this.maxBytes)) this.dropOldest();
     this.records[(this.head + this.count) % this.maxRecords] = r;

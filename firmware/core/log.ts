@@ -37,13 +37,24 @@ export class Logger {
   }
 
   log(level: LogLevel, message: string, unit?: string): void {
+    if (RANK[level] < RANK[this.minLevel]) return; // before building a record that emit() would drop
     this.emit({ level, message, source: "daemon", ...(unit ? { unit } : {}) });
   }
-  debug(m: string, unit?: string) { this.log("debug", m, unit); }
-  info(m: string, unit?: string) { this.log("info", m, unit); }
-  notice(m: string, unit?: string) { this.log("notice", m, unit); }
-  warning(m: string, unit?: string) { this.log("warning", m, unit); }
-  error(m: string, unit?: string) { this.log("error", m, unit); }
+  debug(m: string, unit?: string) {
+    this.log("debug", m, unit);
+  }
+  info(m: string, unit?: string) {
+    this.log("info", m, unit);
+  }
+  notice(m: string, unit?: string) {
+    this.log("notice", m, unit);
+  }
+  warning(m: string, unit?: string) {
+    this.log("warning", m, unit);
+  }
+  error(m: string, unit?: string) {
+    this.log("error", m, unit);
+  }
 
   /** A view that tags every record with one unit. */
   forUnit(unit: string): UnitLog {

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { FakeClock } from "./clock.ts";
-import { UnitTimer } from "./unit-runtime.ts";
+import { UnitTimer } from "./unit-timer.ts";
 
 test("extend() moves an armed timer later, never earlier", () => {
   const clock = new FakeClock();

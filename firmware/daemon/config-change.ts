@@ -3,15 +3,34 @@
  * start, or a socket's ports (anything that decides how its fds are opened). Pure.
  */
 import type { LoadedUnit } from "../unit/unit-file.ts";
-import type { SocketConfig } from "../socket/socket-config.ts";
+import { formatDiagnostic } from "../unit/diagnostics.ts";
+import type { SocketConfig } from "../unit/socket-config.ts";
 
 export type ConfigChange = "none" | "settings" | "ports";
 
 /** Socket settings that do not touch the open fds: limits, commands, the service side. */
 const SOCKET_RUNTIME_KEYS = new Set<keyof SocketConfig>([
-  "maxConnections", "maxConnectionsPerSource", "triggerLimitIntervalUsec", "triggerLimitBurst", "pollLimitIntervalUsec",
-  "pollLimitBurst", "deferTrigger", "deferTriggerMaxUsec", "timeoutUsec", "execStartPre", "execStartPost", "execStopPre",
-  "execStopPost", "exec", "kill", "service", "flushPending", "fileDescriptorName", "passFileDescriptorsToExec", "usbActivation", "usbEndpointNames",
+  "maxConnections",
+  "maxConnectionsPerSource",
+  "triggerLimitIntervalUsec",
+  "triggerLimitBurst",
+  "pollLimitIntervalUsec",
+  "pollLimitBurst",
+  "deferTrigger",
+  "deferTriggerMaxUsec",
+  "timeoutUsec",
+  "execStartPre",
+  "execStartPost",
+  "execStopPre",
+  "execStopPost",
+  "exec",
+  "kill",
+  "service",
+  "flushPending",
+  "fileDescriptorName",
+  "passFileDescriptorsToExec",
+  "usbActivation",
+  "usbEndpointNames",
 ]);
 
 /** JSON of a value without the bookkeeping that changes when only lines move (file, line). */
@@ -33,4 +52,24 @@ export function configChange(before: LoadedUnit, after: LoadedUnit): ConfigChang
     if (canon(fdSide(before.socket)) !== canon(fdSide(after.socket))) return "ports";
   }
   return "settings";
+}
+
+/** What daemon-reload does with one running unit, given its new configuration. */
+export type ReloadDecision =
+  | { kind: "removed" }
+  | { kind: "rejected"; errors: string[] }
+  | { kind: "same" }
+  | { kind: "changed"; change: "settings" | "ports" };
+
+/** verify: the unit type's checks of a loaded configuration, as formatted error lines. */
+export function reloadDecision(before: LoadedUnit, after: LoadedUnit, verifyErrors: (cfg: LoadedUnit) => string[]): ReloadDecision {
+  if (after.loadState === "not-found") return { kind: "removed" };
+  if (after.loadState !== "loaded") {
+    const errors = after.diagnostics.filter((d) => d.level === "error").map(formatDiagnostic);
+    return { kind: "rejected", errors: errors.length ? errors : [`load state ${after.loadState}`] };
+  }
+  const errors = verifyErrors(after);
+  if (errors.length) return { kind: "rejected", errors };
+  const change = configChange(before, after);
+  return change === "none" ? { kind: "same" } : { kind: "changed", change };
 }

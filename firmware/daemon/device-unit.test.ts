@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { FakeClock } from "../core/clock.ts";
 import { Logger } from "../core/log.ts";
-import type { UnitHost, UnitRuntime } from "../core/unit-runtime.ts";
+import type { UnitHost, UnitRuntime } from "../runtime/unit-runtime.ts";
 import type { LoadedUnit } from "../unit/unit-file.ts";
 import { DEVICE_JOB_TIMEOUT_USEC, DeviceUnit, devicePathOfUnit, devicePathsOf, devicePresent } from "./device-unit.ts";
 
@@ -32,15 +32,22 @@ describe("device units", () => {
     expect(absent.activeState()).toBe("inactive");
     absent.start();
     expect(absent.activeState()).toBe("activating");
-    absent.deviceEvent("add");
+    expect(absent.deviceEvent(["/elsewhere"], "add")).toBe(false);
+    expect(absent.deviceEvent(["/sys/subsystem/net/devices/usb0"], "add")).toBe(true);
     expect(absent.activeState()).toBe("active");
-    absent.deviceEvent("remove");
+    expect(absent.deviceEvent(["/sys/subsystem/net/devices/usb0"], "remove")).toBe(false);
     expect(absent.activeState()).toBe("inactive");
     absent.start();
     clock.advance(DEVICE_JOB_TIMEOUT_USEC);
     expect(absent.activeState()).toBe("inactive");
     expect(absent.result).toBe("timeout");
-    expect(changes).toEqual(["dead->tentative:activating", "tentative->plugged:active", "plugged->dead:inactive", "dead->tentative:activating", "tentative->dead:inactive"]);
+    expect(changes).toEqual([
+      "dead->tentative:activating",
+      "tentative->plugged:active",
+      "plugged->dead:inactive",
+      "dead->tentative:activating",
+      "tentative->dead:inactive",
+    ]);
   });
 
   test("a present device is active at once; stop leaves it inactive until it comes again", () => {
@@ -49,8 +56,13 @@ describe("device units", () => {
     expect(u.activeState()).toBe("active");
     u.stop();
     expect(u.activeState()).toBe("inactive");
-    u.deviceEvent("remove");
-    u.deviceEvent("add");
+    u.deviceEvent(["/dev/ttyGS0"], "remove");
+    expect(u.deviceEvent(["/dev/ttyGS0"], "add")).toBe(true);
     expect(u.activeState()).toBe("active");
   });
+});
+
+test("a device unit asks for uevents (the manager opens the uevent monitor for it)", () => {
+  const u = new DeviceUnit(cfg("dev-ttyGS9.device"), host(new FakeClock(), []), () => false);
+  expect(u.wantsUevents()).toBe(true);
 });

@@ -9,7 +9,8 @@
  * JobTimeoutSec=, 90 s by default) and fails with "timeout" then.
  */
 import { existsSync } from "node:fs";
-import { UnitRuntime, UnitTimer, type ActiveState, type UnitHost } from "../core/unit-runtime.ts";
+import { UnitRuntime, type ActiveState, type UnitHost } from "../runtime/unit-runtime.ts";
+import { UnitTimer } from "../core/unit-timer.ts";
 import type { LoadedUnit } from "../unit/unit-file.ts";
 import { parseUnitName, unescapeUnitPath } from "../unit/unit-name.ts";
 import type { Uevent } from "../uevent/uevent.ts";
@@ -45,12 +46,14 @@ export class DeviceUnit extends UnitRuntime {
   private suppressed = false;
   private waiting = false;
   private readonly timer: UnitTimer;
+  private readonly exists: (p: string) => boolean;
 
   constructor(config: LoadedUnit, host: UnitHost, exists: (p: string) => boolean = existsSync) {
-    super(config, host);
+    super(config, host, "success");
     this.path = devicePathOfUnit(config.name) ?? "/nonexistent";
     this.plugged = devicePresent(this.path, exists);
     this.timer = new UnitTimer(host.clock);
+    this.exists = exists;
   }
 
   activeState(): ActiveState {
@@ -93,10 +96,34 @@ export class DeviceUnit extends UnitRuntime {
     });
   }
 
-  /** A uevent for this device: add/change/move plug it, remove unplugs it. */
-  deviceEvent(action: string): void {
-    const plugged = action !== "remove";
-    if (plugged === this.plugged) return;
+  /** A uevent for one of these paths: add/change/move plug the device, remove unplugs it. Returns whether it just appeared. */
+  override deviceEvent(paths: readonly string[], action: string): boolean {
+    if (!paths.includes(this.path)) return false;
+    return this.plug(action !== "remove");
+  }
+
+  /** Looks for the device again (the uevent socket overflowed). */
+  override deviceRescan(): boolean {
+    return this.plug(devicePresent(this.path, this.exists));
+  }
+
+  /** A device unit follows its device through uevents. */
+  override wantsUevents(): boolean {
+    return true;
+  }
+
+  /** Present when the daemon starts: what wants the device starts now. */
+  override presentAtBoot(): boolean {
+    return this.plugged;
+  }
+
+  /** Devices are not unit files: daemon-reload has nothing to re-read. */
+  override followsUnitFile(): boolean {
+    return false;
+  }
+
+  private plug(plugged: boolean): boolean {
+    if (plugged === this.plugged) return false;
     this.change(() => {
       this.plugged = plugged;
       this.suppressed = false;
@@ -107,6 +134,7 @@ export class DeviceUnit extends UnitRuntime {
       }
       this.log.info(plugged ? `Device ${this.path} appeared.` : `Device ${this.path} is gone.`);
     });
+    return plugged;
   }
 
   override dispose(): void {

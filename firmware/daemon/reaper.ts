@@ -6,7 +6,6 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import * as n from "../native.ts";
-import { watchedPids } from "../service/process-watch.ts";
 
 /** The state letter, parent pid and session id from /proc/PID/stat text (the command may contain spaces and parentheses). */
 export function parseStat(text: string): { state: string; ppid: number; sid: number } | null {
@@ -42,10 +41,10 @@ export function childPids(self = process.pid): number[] {
 }
 
 /** Reaps zombie children that neither Bun nor a process watch owns; returns their pids. */
-export function reapOrphans(self = process.pid): number[] {
+export function reapOrphans(watched: (pid: number) => boolean, self = process.pid): number[] {
   const out: number[] = [];
   for (const pid of childPids(self)) {
-    if (watchedPids.has(pid)) continue;
+    if (watched(pid)) continue;
     let st: ReturnType<typeof parseStat>;
     try {
       st = parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));

@@ -1,170 +1,124 @@
 /**
  * daemon-reexec: the daemon replaces its own process image (execve, same pid) with a fresh
- * one, handing over every open listening fd (FunctionFS ep0 and endpoint files included), the
- * control and notify sockets, the services' output pipes and fd stores. The kernel keeps
- * queueing connections on the listening sockets meanwhile, so none is refused; services stay
- * children of the same pid and are adopted by the new process, Accept=yes instances with their
- * connections (they count against MaxConnections= again).
+ * one. A request holds every socket (connections wait in the kernel), waits until no job runs
+ * and no unit is in transition (at most 30 s), writes the state (reexec-state.ts) and only then
+ * answers "ok"; shortly after, it execs. Any failure before the exec (a full /run, a unit that
+ * moved meanwhile, execve itself) restores everything: sockets watched again, the control and
+ * notify sockets served by this process, and the error reported to the client or the log.
  */
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import * as n from "../native.ts";
-import type { LogRecord } from "../core/log.ts";
-import { ServiceUnit, type ServiceSnapshot } from "../service/service-unit.ts";
-import { SocketUnit, type SavedConnection } from "../socket/socket-unit.ts";
-import type { OpenedPort } from "../socket/socket-open.ts";
+import { rmSync } from "node:fs";
+import { errorText } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
 import type { Manager } from "./manager.ts";
+import { collectState, execSelf, reexecBlocker, writeState, type ReexecState } from "./reexec-state.ts";
 
-export const STATE_ENV = "BUNIT_REEXEC_STATE";
+/** How long a request waits for running jobs and transitions to end. */
+export const REEXEC_SETTLE_MS = 30_000;
 
-type SerializedPort = Omit<OpenedPort, "port"> & { text: string; kind: string };
-
-export interface ReexecState {
-  version: 2;
-  startedMs: number;
-  control: { fd: number; path: string } | null;
-  notify: { fd: number; path: string } | null;
-  sockets: { unit: string; running: boolean; ports: SerializedPort[]; accepted: number; refused: number }[];
-  services: ServiceSnapshot[];
-  /** Accept=yes instances that were running: their connection and their process. */
-  instances: { connection: SavedConnection; service: ServiceSnapshot }[];
-  /** Units waiting for their automatic restart: started again by the new process. */
-  restart: string[];
-  logs: LogRecord[];
-  gadget: boolean;
+export interface ReexecDeps {
+  manager: Manager;
+  logger: Logger;
+  /** Directory for the state file (root only). */
+  stateDir: string;
+  stopping(): boolean;
+  /** What the state carries besides the units: start time, endpoints, log records, gadget. */
+  extra(): Omit<ReexecState, "version" | "units">;
+  /** Stops serving the control and notify sockets, keeping their fds for the new image. */
+  releaseEndpoints(): void;
+  /** Serves them again (the exec failed). */
+  restoreEndpoints(): void;
+  /** Last things before execve (timers of the daemon). */
+  beforeExec(): void;
+  /** Tests replace execve. */
+  exec?: (state: ReexecState, path: string) => string;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** Delay between the answer and the exec, so the answer leaves first. */
+  answerDelayMs?: number;
 }
 
-/** Why the daemon cannot be replaced now, or null. */
-export function reexecBlocker(m: Manager): string | null {
-  if (m.jobs.size > 0) return `${m.jobs.size} jobs are running; try again when they are done`;
-  for (const u of m.loadedUnits()) {
-    const a = u.activeState();
-    if (u instanceof ServiceUnit && u.subState() === "auto-restart") continue;
-    if (a === "activating" || a === "deactivating" || a === "reloading") return `${u.name} is ${a}; try again when it settled`;
+export class Reexec {
+  private pending = false;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly d: ReexecDeps) {
+    this.now = d.now ?? Date.now;
+    this.sleep = d.sleep ?? Bun.sleep;
   }
-  return null;
-}
 
-export function collectState(m: Manager, extra: Pick<ReexecState, "startedMs" | "control" | "notify" | "logs" | "gadget">): ReexecState {
-  const sockets: ReexecState["sockets"] = [];
-  const services: ServiceSnapshot[] = [];
-  const instances: ReexecState["instances"] = [];
-  const restart: string[] = [];
-  for (const u of m.loadedUnits()) {
-    if (u instanceof SocketUnit && u.ports.length && u.activeState() === "active") {
-      sockets.push({
-        unit: u.name,
-        running: u.subState() === "running",
-        ports: u.ports.map(({ port, ...rest }) => ({ ...rest, text: port.text, kind: port.kind })),
-        accepted: u.connections.nAccepted,
-        refused: u.connections.nRefused,
-      });
-    } else if (u instanceof ServiceUnit && u.connection) {
-      const { release: _, ...connection } = u.connection;
-      if (u.activeState() === "active") instances.push({ connection, service: u.snapshot() });
-    } else if (u instanceof ServiceUnit) {
-      if (u.subState() === "auto-restart") restart.push(u.name);
-      else if (u.activeState() === "active" || u.fdStore.size) services.push(u.snapshot());
+  /** Handles one request: null (then the exec follows) or why it cannot happen. */
+  async request(): Promise<string | null> {
+    if (this.d.stopping()) return "the daemon is stopping";
+    if (this.pending) return "a daemon-reexec is already under way";
+    this.pending = true;
+    // New connections wait in the kernel while running jobs finish, so that every unit is
+    // settled (Accept=yes instances running or gone) when the state is taken.
+    this.d.manager.holdActivation(true);
+    const deadline = this.now() + REEXEC_SETTLE_MS;
+    const blocker = await this.settled(deadline);
+    if (blocker) return this.giveUp(blocker);
+    let written: { state: ReexecState; path: string };
+    try {
+      written = this.write();
+    } catch (e) {
+      return this.giveUp(`cannot write the daemon-reexec state: ${errorText(e)}`);
     }
+    this.d.logger.info("Re-executing the daemon (daemon-reexec); listening sockets stay open.");
+    // Answer the client first, then exec. Nothing new starts meanwhile (sockets are held), but a
+    // process may end: the state is checked again at the exec and rewritten if it changed.
+    setTimeout(() => void this.execWhenSettled(written, deadline), this.d.answerDelayMs ?? 20);
+    return null;
   }
-  return { version: 2, ...extra, sockets, services, instances, restart };
-}
 
-/** Every fd the new process must inherit. */
-export function stateFds(s: ReexecState): number[] {
-  const fds: number[] = [];
-  if (s.control) fds.push(s.control.fd);
-  if (s.notify) fds.push(s.notify.fd);
-  for (const k of s.sockets) for (const p of k.ports) fds.push(p.fd, ...p.aux);
-  for (const i of s.instances) fds.push(i.connection.fd);
-  for (const v of [...s.services, ...s.instances.map((i) => i.service)]) {
-    for (const e of v.fdStore) fds.push(e.fd);
-    if (v.logFds.stdout !== undefined) fds.push(v.logFds.stdout);
-    if (v.logFds.stderr !== undefined) fds.push(v.logFds.stderr);
-  }
-  return fds;
-}
-
-/**
- * Writes the state, clears FD_CLOEXEC on the handed-over fds and execs the same command line.
- * Returns (with an error) only when execve() failed; the fds are then made close-on-exec again.
- */
-export function execSelf(state: ReexecState, statePath: string, argv: string[] = [process.execPath, ...process.argv.slice(1)]): string {
-  const fds = stateFds(state);
-  writeFileSync(statePath, JSON.stringify(state), { mode: 0o600 });
-  for (const fd of fds) n.setCloexec(fd, false);
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  env[STATE_ENV] = statePath;
-  try {
-    n.execve(argv[0]!, argv, env);
-  } catch (e) {
-    for (const fd of fds) n.setCloexec(fd, true);
-    rmSync(statePath, { force: true });
-    return `execve ${argv[0]}: ${(e as Error).message}`;
-  }
-  return "execve returned";
-}
-
-/** Reads (and removes) the state a previous process left; null when there is none. */
-export function takeState(env: Record<string, string | undefined> = process.env): ReexecState | null {
-  const path = env[STATE_ENV];
-  if (!path) return null;
-  delete process.env[STATE_ENV];
-  try {
-    const s = JSON.parse(readFileSync(path, "utf8")) as ReexecState;
-    rmSync(path, { force: true });
-    if (s.version !== 2) throw new Error(`unknown state version ${String(s.version)}`);
-    for (const fd of stateFds(s)) n.setCloexec(fd, true);
-    return s;
-  } catch (e) {
-    throw new Error(`daemon-reexec state ${path}: ${(e as Error).message}`);
-  }
-}
-
-/** Gives the new manager what the old process ran; returns problems (unit by unit) for the log. */
-export function adoptState(m: Manager, s: ReexecState): string[] {
-  const problems: string[] = [];
-  for (const k of s.sockets) {
-    const u = m.unit(k.unit);
-    if (!(u instanceof SocketUnit)) {
-      problems.push(`${k.unit}: not a loadable socket any more; closing its ${k.ports.length} ports`);
-      for (const p of k.ports) for (const fd of [p.fd, ...p.aux]) n.close(fd);
-      continue;
+  private async execWhenSettled(written: { state: ReexecState; path: string }, deadline: number): Promise<void> {
+    const late = await this.settled(deadline);
+    if (late) {
+      rmSync(written.path, { force: true });
+      this.d.logger.warning(`daemon-reexec abandoned: ${this.giveUp(late)}`);
+      return;
     }
-    const ports: OpenedPort[] = [];
-    for (const sp of k.ports) {
-      const port = u.cfg.listen.find((l) => l.kind === sp.kind && l.text === sp.text);
-      const { text, kind, ...rest } = sp;
-      if (!port) {
-        problems.push(`${k.unit}: ${kind} ${text} is no longer configured; closing it`);
-        for (const fd of [sp.fd, ...sp.aux]) n.close(fd);
-        continue;
+    let { state, path } = written;
+    const now = this.collect();
+    if (JSON.stringify(now) !== JSON.stringify(state)) {
+      rmSync(path, { force: true });
+      try {
+        ({ state, path } = this.write(now));
+      } catch (e) {
+        this.d.logger.error(`daemon-reexec abandoned: ${this.giveUp(`cannot write the daemon-reexec state: ${errorText(e)}`)}`);
+        return;
       }
-      ports.push({ ...rest, port });
     }
-    u.adopt(ports, k.running, { accepted: k.accepted, refused: k.refused });
+    this.d.releaseEndpoints();
+    this.d.beforeExec();
+    const err = (this.d.exec ?? execSelf)(state, path);
+    rmSync(path, { force: true });
+    this.d.logger.error(`daemon-reexec failed: ${err}; continuing in the old process`);
+    this.d.restoreEndpoints();
+    this.giveUp(err);
   }
-  for (const v of s.services) {
-    const u = m.unit(v.unit);
-    if (!(u instanceof ServiceUnit)) {
-      problems.push(`${v.unit}: not a loadable service any more; its processes run on unsupervised`);
-      continue;
-    }
-    u.adopt(v);
+
+  private collect(): ReexecState {
+    return collectState(this.d.manager, this.d.extra());
   }
-  for (const i of s.instances) {
-    const sock = m.unit(i.connection.socket);
-    if (!(sock instanceof SocketUnit)) {
-      problems.push(`${i.service.unit}: ${i.connection.socket} is not a loadable socket any more; the instance runs on unsupervised`);
-      n.close(i.connection.fd);
-      continue;
-    }
-    const conn = sock.adoptConnection(i.connection);
-    if (!m.adoptAcceptedInstance(i.service.unit, conn, i.service)) {
-      problems.push(`${i.service.unit}: its template cannot be loaded any more; the instance runs on unsupervised`);
-      conn.release();
-    }
+
+  private write(state = this.collect()): { state: ReexecState; path: string } {
+    return { state, path: writeState(state, this.d.stateDir) };
   }
-  for (const r of s.restart) void m.enqueue(r, "start", "automatic restart (carried over daemon-reexec)");
-  return problems;
+
+  private async settled(deadline: number): Promise<string | null> {
+    let blocker = reexecBlocker(this.d.manager);
+    while (blocker && this.now() < deadline && !this.d.stopping()) {
+      await this.sleep(10);
+      blocker = reexecBlocker(this.d.manager);
+    }
+    if (this.d.stopping()) return "the daemon is stopping";
+    return blocker && `${blocker} (waited ${REEXEC_SETTLE_MS / 1000} s)`;
+  }
+
+  private giveUp(why: string): string {
+    this.pending = false;
+    this.d.manager.holdActivation(false);
+    return why;
+  }
 }

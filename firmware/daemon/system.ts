@@ -6,8 +6,8 @@ import { accessSync, constants as fsc, existsSync, lstatSync, readdirSync, readF
 import { cpus, hostname, release, totalmem, userInfo } from "node:os";
 import { dirname } from "node:path";
 import * as n from "../native.ts";
-import type { SystemLookups } from "../core/exec-spec.ts";
-import type { ProcessKiller } from "../core/unit-runtime.ts";
+import type { SystemLookups } from "../exec/exec-spec.ts";
+import type { ProcessKiller } from "../exec/process-killer.ts";
 import type { ConditionEnv } from "../unit/conditions.ts";
 import { hostFacts, parseOsRelease } from "../unit/host-facts.ts";
 
@@ -70,11 +70,27 @@ export const conditionEnv: ConditionEnv = {
   env: (name) => process.env[name],
   uid: () => userInfo().uid,
   userName: () => userInfo().username,
-  groups: () => safe(() => readFileSync("/etc/group", "utf8").split("\n").filter((l) => l.split(":")[3]?.split(",").includes(userInfo().username)).map((l) => l.split(":")[0]!), []),
-  virtualization: () => safe(() => (/hypervisor/.test(readFileSync("/proc/cpuinfo", "utf8")) ? "vm" : existsSync("/.dockerenv") ? "container" : "none"), "none"),
+  groups: () =>
+    safe(
+      () =>
+        readFileSync("/etc/group", "utf8")
+          .split("\n")
+          .filter((l) => l.split(":")[3]?.split(",").includes(userInfo().username))
+          .map((l) => l.split(":")[0]!),
+      [],
+    ),
+  virtualization: () =>
+    safe(() => (/hypervisor/.test(readFileSync("/proc/cpuinfo", "utf8")) ? "vm" : existsSync("/.dockerenv") ? "container" : "none"), "none"),
   memoryBytes: () => totalmem(),
   cpus: () => cpus().length,
   osRelease: () => parseOsRelease(safe(() => readFileSync("/etc/os-release", "utf8"), "")),
   firstBoot: () => !safe(() => readFileSync("/etc/machine-id", "utf8").trim().length > 0, false),
-  kernelModuleLoaded: (name) => safe(() => readFileSync("/proc/modules", "utf8").split("\n").some((l) => l.split(" ")[0] === name.replace(/-/g, "_")), false) || existsSync(`/sys/module/${name.replace(/-/g, "_")}`),
+  kernelModuleLoaded: (name) =>
+    safe(
+      () =>
+        readFileSync("/proc/modules", "utf8")
+          .split("\n")
+          .some((l) => l.split(" ")[0] === name.replace(/-/g, "_")),
+      false,
+    ) || existsSync(`/sys/module/${name.replace(/-/g, "_")}`),
 };

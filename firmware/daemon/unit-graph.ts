@@ -1,30 +1,42 @@
 /**
  * Dependencies between units: what a unit's files say plus the implicit ones systemd adds
- * (default dependencies, socket -> service, [Install] sections treated as enabled, the
- * standard targets). Pure: units come from a lookup function.
+ * (default dependencies, socket -> service, enabled units (install-graph.ts), the standard
+ * targets). Pure: units come from a lookup function.
  */
-import type { LoadedUnit } from "../unit/unit-file.ts";
-import { socketServiceName } from "../unit/unit-verify.ts";
-import { instantiate, parseUnitName, templateOf } from "../unit/unit-name.ts";
+import { EMPTY_LIST, type LoadedUnit } from "../unit/unit-file.ts";
+import { socketServiceName } from "../unit/socket-relations.ts";
+import { templateOf } from "../unit/unit-name.ts";
 
-export interface Deps {
-  requires: string[];
-  requisite: string[];
-  wants: string[];
-  bindsTo: string[];
-  partOf: string[];
-  conflicts: string[];
-  after: string[];
-  before: string[];
-  onFailure: string[];
-  onSuccess: string[];
-}
+/** The dependency kinds a unit has, under the names of its [Unit] settings (the same keys as UnitSection's). */
+export const DEP_KINDS = [
+  "requires",
+  "requisite",
+  "wants",
+  "bindsTo",
+  "partOf",
+  "upholds",
+  "conflicts",
+  "after",
+  "before",
+  "onFailure",
+  "onSuccess",
+  "propagatesReloadTo",
+  "reloadPropagatedFrom",
+  "propagatesStopTo",
+  "stopPropagatedFrom",
+] as const;
+
+export type Deps = Record<(typeof DEP_KINDS)[number], string[]>;
 
 /** The standard targets bunit provides when no unit file defines them, with their Wants=/After=. */
 export const BUILTIN_TARGETS: Record<string, { wants: string[]; after: string[]; description: string }> = {
   "default.target": { wants: ["multi-user.target"], after: ["multi-user.target"], description: "Default target" },
   "multi-user.target": { wants: ["basic.target"], after: ["basic.target"], description: "Multi-User System" },
-  "basic.target": { wants: ["sockets.target", "sysinit.target", "paths.target", "timers.target"], after: ["sockets.target", "sysinit.target", "paths.target", "timers.target"], description: "Basic System" },
+  "basic.target": {
+    wants: ["sockets.target", "sysinit.target", "paths.target", "timers.target"],
+    after: ["sockets.target", "sysinit.target", "paths.target", "timers.target"],
+    description: "Basic System",
+  },
   "sysinit.target": { wants: ["local-fs.target"], after: ["local-fs.target"], description: "System Initialization" },
   "sockets.target": { wants: [], after: [], description: "Sockets" },
   "paths.target": { wants: [], after: [], description: "Path Units" },
@@ -42,40 +54,6 @@ export const BUILTIN_TARGETS: Record<string, { wants: string[]; after: string[];
   "graphical.target": { wants: ["multi-user.target"], after: ["multi-user.target"], description: "Graphical Interface" },
 };
 
-/**
- * "Enabled" wants: every unit whose [Install] names a target as WantedBy=/RequiredBy= is
- * pulled in by that target (an embedded image ships its units enabled; there is no
- * `systemctl enable` step). Templates need DefaultInstance=.
- */
-export function installedDependencies(names: readonly string[], load: (n: string) => LoadedUnit): { wants: Map<string, string[]>; requires: Map<string, string[]> } {
-  const wants = new Map<string, string[]>();
-  const requires = new Map<string, string[]>();
-  const add = (m: Map<string, string[]>, target: string, unit: string) => {
-    const l = m.get(target) ?? [];
-    if (!l.includes(unit)) l.push(unit);
-    m.set(target, l);
-  };
-  for (const name of names) {
-    const id = parseUnitName(name);
-    if (!id) continue;
-    let unitName = name;
-    let u = load(name);
-    if (id.instance === "") {
-      // Templates are enabled through DefaultInstance=.
-      const probe = load(instantiate(name, "probe"));
-      if (!probe.install.defaultInstance) continue;
-      unitName = instantiate(name, probe.install.defaultInstance);
-      u = load(unitName);
-    }
-    // A broken unit is still pulled in, so that its errors are reported and its job fails.
-    if (u.loadState === "not-found" || u.loadState === "masked") continue;
-    for (const t of u.install.wantedBy) add(wants, t, unitName);
-    for (const t of u.install.requiredBy) add(requires, t, unitName);
-    for (const t of u.install.upheldBy) add(wants, t, unitName);
-  }
-  return { wants, requires };
-}
-
 export interface GraphContext {
   load(name: string): LoadedUnit;
   installed: { wants: Map<string, string[]>; requires: Map<string, string[]> };
@@ -86,18 +64,10 @@ export interface GraphContext {
 /** Every dependency of a unit, explicit and implicit. */
 export function dependenciesOf(u: LoadedUnit, ctx: GraphContext): Deps {
   const s = u.unit;
-  const d: Deps = {
-    requires: [...s.requires, ...u.dirRequires, ...(ctx.installed.requires.get(u.name) ?? [])],
-    requisite: [...s.requisite],
-    wants: [...s.wants, ...u.dirWants, ...(ctx.installed.wants.get(u.name) ?? [])],
-    bindsTo: [...s.bindsTo],
-    partOf: [...s.partOf],
-    conflicts: [...s.conflicts],
-    after: [...s.after],
-    before: [...s.before],
-    onFailure: [...s.onFailure],
-    onSuccess: [...s.onSuccess],
-  };
+  const d = {} as Deps;
+  for (const k of DEP_KINDS) d[k] = [...s[k]];
+  d.requires.push(...u.dirRequires, ...(ctx.installed.requires.get(u.name) ?? []));
+  d.wants.push(...u.dirWants, ...(ctx.installed.wants.get(u.name) ?? []));
   const builtin = BUILTIN_TARGETS[u.name];
   if (builtin && u.loadState === "not-found") {
     d.wants.push(...builtin.wants);
@@ -133,14 +103,16 @@ export function dependenciesOf(u: LoadedUnit, ctx: GraphContext): Deps {
       d.before.push("shutdown.target");
     }
     // A target is ordered after the units it pulls in.
-    for (const w of [...d.wants, ...d.requires]) if (!d.before.includes(w)) d.after.push(w);
+    for (const w of [...d.wants, ...d.requires, ...d.upholds]) if (!d.before.includes(w)) d.after.push(w);
   }
-  const uniq = (a: string[]) => [...new Set(a)].filter((x) => x !== u.name);
-  return {
-    requires: uniq(d.requires), requisite: uniq(d.requisite), wants: uniq(d.wants), bindsTo: uniq(d.bindsTo),
-    partOf: uniq(d.partOf), conflicts: uniq(d.conflicts), after: uniq(d.after), before: uniq(d.before),
-    onFailure: uniq(d.onFailure), onSuccess: uniq(d.onSuccess),
+  // Most lists are empty: they share one frozen array (deps are read-only once computed).
+  const uniq = (a: string[]) => {
+    const out = [...new Set(a)].filter((x) => x !== u.name);
+    return out.length ? out : EMPTY_LIST;
   };
+  const out = {} as Deps;
+  for (const k of DEP_KINDS) out[k] = uniq(d[k]);
+  return out;
 }
 
 /** service name -> the socket units that activate it (by their Service= or name, or Sockets=). */
@@ -155,4 +127,24 @@ export function computeTriggeredBy(socketNames: readonly string[], load: (n: str
     m.set(svc, l);
   }
   return m;
+}
+
+/** Which units a unit triggers and is triggered by (sockets and their services). */
+export interface TriggerView {
+  triggers(name: string): string[];
+  triggeredBy(name: string): string[];
+}
+
+export function triggerView(load: (n: string) => LoadedUnit, triggeredBy: Map<string, string[]>): TriggerView {
+  return {
+    triggers: (name) => {
+      const cfg = load(name);
+      return cfg.socket ? [cfg.socket.accept ? socketServiceName(cfg).replace(/@?\.service$/, "@*.service") : socketServiceName(cfg)] : [];
+    },
+    triggeredBy: (name) => {
+      const set = new Set(triggeredBy.get(name) ?? []);
+      for (const s of load(name).service?.sockets ?? []) set.add(s);
+      return [...set].sort();
+    },
+  };
 }

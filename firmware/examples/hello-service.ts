@@ -17,7 +17,7 @@ const resetIdle = () => {
 };
 resetIdle();
 const w = n.fdWatcher();
-for (const { fd, name } of fds) {
+for (const { fd } of fds) {
   if (n.getsockoptInt(fd, SOL_SOCKET, SO_ACCEPTCONN) !== 1) continue;
   w.watch(fd, EPOLLIN, () => {
     const c = n.accept(fd, SOCK_CLOEXEC);

@@ -13,6 +13,7 @@
  * Data written to ep1 comes back on ep2, transfer by transfer. When the host disables the
  * function (unplug, unbind) the loop pauses and resumes at the next ENABLE.
  */
+import { errorText } from "../core/errors.ts";
 import { FunctionFs } from "../usb/functionfs.ts";
 
 const f = FunctionFs.fromListenFds();
@@ -44,6 +45,6 @@ for await (const chunk of out.reader({ size: 16384, depth: 4 })) {
     await back.write(chunk);
   } catch (e) {
     // Disabled while the host was not reading: the data of that transfer is dropped.
-    console.error(`usb-loopback: ${(e as Error).message}`);
+    console.error(`usb-loopback: ${errorText(e)}`);
   }
 }

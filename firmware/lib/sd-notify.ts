@@ -9,7 +9,11 @@ import { AF_UNIX, SOCK_DGRAM } from "../sys/constants.ts";
 export type NotifyState = string | Record<string, string | number>;
 
 function encodeState(s: NotifyState): string {
-  return typeof s === "string" ? s : Object.entries(s).map(([k, v]) => `${k}=${v}`).join("\n");
+  return typeof s === "string"
+    ? s
+    : Object.entries(s)
+        .map(([k, v]) => `${k}=${v}`)
+        .join("\n");
 }
 
 /** Sends one notification; false when $NOTIFY_SOCKET is unset (not run under a service manager). */

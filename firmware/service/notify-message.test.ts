@@ -1,8 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { interpretNotify, notifyRefusal, parseNotifyText } from "./notify-message.ts";
-import { FdStore } from "./fd-store.ts";
-import { cgroup2Mount, ownCgroup, parseProcs } from "./cgroup.ts";
-import { decodeWaitStatus } from "./process-watch.ts";
+import { cgroup2Mount, ownCgroup, parseProcs } from "../exec/cgroup.ts";
+import { decodeWaitStatus } from "../exec/process-watch.ts";
 import { parseStat } from "../daemon/reaper.ts";
 
 const parse = (t: string) => interpretNotify(parseNotifyText(t));
@@ -22,9 +21,13 @@ describe("sd_notify messages", () => {
     expect(u.unknown).toEqual(["MAINPID=1", "WATCHDOG=yes", "WATCHDOG_USEC=-5"]);
   });
   test("FDSTORE with and without FDNAME; FDSTOREREMOVE needs a valid name; BARRIER", () => {
-    expect(parse("FDSTORE=1").fdstore).toEqual({ name: "stored" });
-    expect(parse("FDSTORE=1\nFDNAME=db").fdstore).toEqual({ name: "db" });
-    expect(parse("FDSTORE=1\nFDNAME=a:b").fdstore).toEqual({ name: "stored" }); // ":" is not allowed
+    expect(parse("FDSTORE=1").fdstore).toEqual({ name: "stored", poll: true });
+    expect(parse("FDSTORE=1\nFDNAME=db").fdstore).toEqual({ name: "db", poll: true });
+    expect(parse("FDSTORE=1\nFDPOLL=0").fdstore).toEqual({ name: "stored", poll: false });
+    expect(parse("FDSTORE=1\nFDPOLL=no\nFDNAME=db").fdstore).toEqual({ name: "db", poll: false });
+    expect(parse("FDSTORE=1\nFDPOLL=maybe").fdstore).toEqual({ name: "stored", poll: true }); // unparsable: the default
+    expect(parse("FDPOLL=0").fdstore).toBeUndefined();
+    expect(parse("FDSTORE=1\nFDNAME=a:b").fdstore).toEqual({ name: "stored", poll: true }); // ":" is not allowed
     expect(parse("FDSTOREREMOVE=1\nFDNAME=db").fdstoreRemove).toEqual({ name: "db" });
     expect(parse("FDSTOREREMOVE=1").fdstoreRemove).toBeUndefined();
     expect(parse("BARRIER=1").barrier).toBe(true);
@@ -40,22 +43,6 @@ describe("sd_notify messages", () => {
     expect(notifyRefusal("exec", 77, 10, 12, inUnit)).not.toBeNull();
     expect(notifyRefusal("all", 77, 10, 12, inUnit)).toBeNull();
     expect(notifyRefusal("all", 78, 10, 12, inUnit)).not.toBeNull();
-  });
-});
-
-describe("fd store", () => {
-  test("holds at most FileDescriptorStoreMax fds and closes the rest; removes by name", () => {
-    const closed: number[] = [];
-    const s = new FdStore(3, (fd) => closed.push(fd));
-    expect(s.add("a", [10, 11])).toEqual({ stored: 2, refused: 0 });
-    expect(s.add("b", [12, 13])).toEqual({ stored: 1, refused: 1 });
-    expect(closed).toEqual([13]);
-    expect(s.names()).toEqual(["a", "a", "b"]);
-    expect(s.remove("a")).toBe(2);
-    expect(closed).toEqual([13, 10, 11]);
-    s.clear();
-    expect(s.size).toBe(0);
-    expect(closed).toEqual([13, 10, 11, 12]);
   });
 });
 

@@ -2,6 +2,8 @@
  * sd_notify(3) messages: newline-separated KEY=VALUE assignments sent to $NOTIFY_SOCKET.
  * Parsing and interpretation are pure; what a unit does with them is service-unit.ts's job.
  */
+import { parseBoolean } from "../unit/values.ts";
+
 export interface NotifyUpdate {
   ready?: true;
   reloading?: true;
@@ -16,7 +18,7 @@ export interface NotifyUpdate {
   extendTimeoutUsec?: number;
   errno?: number;
   /** FDSTORE=1 with FDNAME= (default "stored"), FDPOLL=0 to not watch the fds. */
-  fdstore?: { name: string };
+  fdstore?: { name: string; poll: boolean };
   fdstoreRemove?: { name: string };
   /** BARRIER=1 (sd_notify_barrier): the fd sent along is closed, which releases the sender. */
   barrier?: true;
@@ -41,10 +43,18 @@ export function interpretNotify(fields: Map<string, string>): NotifyUpdate {
   const u: NotifyUpdate = { unknown: [] };
   for (const [k, v] of fields) {
     switch (k) {
-      case "READY": if (v === "1") u.ready = true; break;
-      case "RELOADING": if (v === "1") u.reloading = true; break;
-      case "STOPPING": if (v === "1") u.stopping = true; break;
-      case "STATUS": u.status = v.slice(0, 4096); break;
+      case "READY":
+        if (v === "1") u.ready = true;
+        break;
+      case "RELOADING":
+        if (v === "1") u.reloading = true;
+        break;
+      case "STOPPING":
+        if (v === "1") u.stopping = true;
+        break;
+      case "STATUS":
+        u.status = v.slice(0, 4096);
+        break;
       case "MAINPID": {
         const pid = Number(v);
         if (/^\d+$/.test(v) && pid > 1) u.mainPid = pid;
@@ -66,14 +76,31 @@ export function interpretNotify(fields: Map<string, string>): NotifyUpdate {
         else u.extendTimeoutUsec = Number(v);
         break;
       }
-      case "ERRNO": if (/^\d+$/.test(v)) u.errno = Number(v); break;
-      case "FDSTORE": if (v === "1") u.fdstore = { name: "stored" }; break;
-      case "FDSTOREREMOVE": if (v === "1") u.fdstoreRemove = { name: "" }; break;
-      case "BARRIER": if (v === "1") u.barrier = true; break;
-      case "FDNAME": case "FDPOLL": case "MONOTONIC_USEC": case "NOTIFYACCESS": break;
-      default: u.unknown.push(`${k}=${v}`);
+      case "ERRNO":
+        if (/^\d+$/.test(v)) u.errno = Number(v);
+        break;
+      case "FDSTORE":
+        if (v === "1") u.fdstore = { name: "stored", poll: true };
+        break;
+      case "FDSTOREREMOVE":
+        if (v === "1") u.fdstoreRemove = { name: "" };
+        break;
+      case "BARRIER":
+        if (v === "1") u.barrier = true;
+        break;
+      case "FDNAME":
+      case "FDPOLL":
+      case "MONOTONIC_USEC":
+      case "NOTIFYACCESS":
+        break;
+      default:
+        u.unknown.push(`${k}=${v}`);
     }
   }
+  // FDPOLL=0: the manager does not watch the stored fds for POLLHUP/POLLERR (systemd parses it as a boolean).
+  // An unparsable value leaves the default, as systemd (which logs and ignores it).
+  const fdpoll = fields.get("FDPOLL");
+  if (u.fdstore && fdpoll !== undefined) u.fdstore.poll = booleanOr(fdpoll, true);
   const name = fields.get("FDNAME");
   if (name !== undefined && FDNAME_RE.test(name)) {
     if (u.fdstore) u.fdstore.name = name;
@@ -83,13 +110,27 @@ export function interpretNotify(fields: Map<string, string>): NotifyUpdate {
   return u;
 }
 
+function booleanOr(v: string, fallback: boolean): boolean {
+  try {
+    return parseBoolean(v);
+  } catch {
+    return fallback;
+  }
+}
+
 export type NotifyAccess = "none" | "main" | "exec" | "all";
 
 /**
  * Whether a message from senderPid is accepted (systemd's service_notify_message_authorized()).
  * Returns null when accepted, else the reason for the log.
  */
-export function notifyRefusal(access: NotifyAccess, senderPid: number, mainPid: number | null, controlPid: number | null, inUnit: (pid: number) => boolean): string | null {
+export function notifyRefusal(
+  access: NotifyAccess,
+  senderPid: number,
+  mainPid: number | null,
+  controlPid: number | null,
+  inUnit: (pid: number) => boolean,
+): string | null {
   switch (access) {
     case "none":
       return "notifications are disabled (NotifyAccess=none)";

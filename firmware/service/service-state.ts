@@ -2,7 +2,7 @@
  * The service unit's states, as data (systemd's ServiceState): the ActiveState each reports
  * and the states that may follow. service-unit.ts refuses transitions not listed here.
  */
-import type { ActiveState } from "../core/unit-runtime.ts";
+import type { ActiveState } from "../runtime/unit-runtime.ts";
 
 export const SERVICE_STATE_INFO = {
   dead: "inactive",
@@ -57,7 +57,20 @@ export const SERVICE_TRANSITIONS: Record<ServiceState, readonly ServiceState[]> 
   cleaning: ["dead", "failed"],
 };
 
-export const SERVICE_RESULTS = ["success", "protocol", "timeout", "exit-code", "signal", "core-dump", "watchdog", "start-limit-hit", "resources", "oom-kill", "exec-condition", "dependency"] as const;
+export const SERVICE_RESULTS = [
+  "success",
+  "protocol",
+  "timeout",
+  "exit-code",
+  "signal",
+  "core-dump",
+  "watchdog",
+  "start-limit-hit",
+  "resources",
+  "oom-kill",
+  "exec-condition",
+  "dependency",
+] as const;
 export type ServiceResult = (typeof SERVICE_RESULTS)[number];
 
 export function isStopping(s: ServiceState): boolean {

@@ -14,11 +14,16 @@ export type Admission =
 export function sourceKey(peer: SockAddr | null, peerUid?: number): string | null {
   if (!peer) return null;
   switch (peer.family) {
-    case "inet": return formatIPv4(peer.addr);
-    case "inet6": return isV4Mapped(peer.addr) ? formatIPv4(peer.addr.subarray(12)) : formatIPv6(peer.addr);
-    case "vsock": return `vsock:${peer.cid}`;
-    case "unix": return peerUid === undefined ? null : `uid:${peerUid}`;
-    default: return null;
+    case "inet":
+      return formatIPv4(peer.addr);
+    case "inet6":
+      return isV4Mapped(peer.addr) ? formatIPv4(peer.addr.subarray(12)) : formatIPv6(peer.addr);
+    case "vsock":
+      return `vsock:${peer.cid}`;
+    case "unix":
+      return peerUid === undefined ? null : `uid:${peerUid}`;
+    default:
+      return null;
   }
 }
 

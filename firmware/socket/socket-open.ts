@@ -4,15 +4,17 @@
  * in socket-options.ts.
  */
 import { lstatSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync } from "node:fs";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import * as n from "../native.ts";
 import * as C from "../sys/constants.ts";
 import { isErrno, SysError } from "../sys/errno.ts";
 import type { SockAddr } from "../sys/sockaddr.ts";
 import type { UnitLog } from "../core/log.ts";
-import type { ListenAddress } from "./listen-address.ts";
-import { LISTEN_DIRECTIVES, type ListenKind, type ListenPort, type SocketConfig } from "./socket-config.ts";
+import type { ListenAddress } from "../unit/listen-address.ts";
+import { LISTEN_DIRECTIVES, type ListenKind, type ListenPort, type SocketConfig } from "../unit/socket-config.ts";
+import { symlinkTarget } from "../unit/socket-relations.ts";
 import { ipProtocol, postBindOptions, preBindOptions, socketType, type Family, type SockOpt } from "./socket-options.ts";
+import { errorText } from "../core/errors.ts";
 
 export interface OpenedPort {
   port: ListenPort;
@@ -24,6 +26,8 @@ export interface OpenedPort {
   family?: Family;
   /** A file-system node this port created (AF_UNIX path, FIFO): chowned and maybe removed. */
   nodePath?: string;
+  /** Which inode nodePath was, in which directory: only that one is chowned or removed. */
+  node?: NodeIdentity;
   mqName?: string;
   /** The address actually bound (port-only addresses may fall back to IPv4). */
   bound?: SockAddr;
@@ -40,6 +44,79 @@ export class PortOpenError extends Error {
     super(`${directiveOf(port.kind)}=${port.text} (${port.file}:${port.line}): ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = "PortOpenError";
   }
+}
+
+/**
+ * The inode a port's node is and the directory it was made in (decimal strings: the port is
+ * written down as JSON for daemon-reexec). A later chown or unlink acts only on that inode in
+ * that directory: a directory swapped for another (or for a symlink) after the socket started
+ * makes root act on nothing rather than on somebody else's file.
+ */
+export interface NodeIdentity {
+  dev: string;
+  ino: string;
+  dirDev: string;
+  dirIno: string;
+}
+
+const S_IFLNK = 0o120000;
+
+/** O_PATH (the same on x86_64 and aarch64): a handle on the directory, no read access needed. */
+const O_PATH = 0o10000000;
+
+/**
+ * Runs fn on `path`'s directory opened once (O_PATH|O_DIRECTORY), with a name for the node that
+ * resolves inside that directory (/proc/self/fd/DIR/NAME) whatever happens to the path meanwhile,
+ * and the directory's identity. The native calls for openat/fstatat/unlinkat would do the same
+ * without /proc.
+ */
+function inDirectory<T>(path: string, fn: (at: string, dir: { dev: string; ino: string }) => T): T {
+  const dfd = n.open(dirname(path), O_PATH | C.O_DIRECTORY);
+  try {
+    const st = n.fstat(dfd);
+    return fn(`/proc/self/fd/${dfd}/${basename(path)}`, { dev: String(st.dev), ino: String(st.ino) });
+  } finally {
+    n.close(dfd);
+  }
+}
+
+/** The identity of the node at path (not following a link), or undefined when it cannot be read. */
+export function identifyNode(path: string): NodeIdentity | undefined {
+  try {
+    return inDirectory(path, (at, dir) => {
+      const st = lstatSync(at, { bigint: true });
+      return { dev: String(st.dev), ino: String(st.ino), dirDev: dir.dev, dirIno: dir.ino };
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs act(at) on the node at path only if it is still the inode `node` names, in the same
+ * directory, and of file type `type` (S_IF*); otherwise returns why not. Without a recorded
+ * identity (a port handed over by an older daemon) only the file type is checked.
+ */
+export function actOnNode(path: string, node: NodeIdentity | undefined, type: number, act: (at: string) => void): string | null {
+  return inDirectory(path, (at, dir) => {
+    if (node && (node.dirDev !== dir.dev || node.dirIno !== dir.ino)) return `the directory of ${path} is not the one it was created in`;
+    let st: ReturnType<typeof lstatSync>;
+    try {
+      st = lstatSync(at, { bigint: true });
+    } catch {
+      return `${path} is gone`;
+    }
+    if ((Number(st.mode) & C.S_IFMT) !== type) return `${path} is no longer the node it created`;
+    if (node && (String(st.dev) !== node.dev || String(st.ino) !== node.ino)) return `${path} is no longer the node it created`;
+    act(at);
+    return null;
+  });
+}
+
+/** Removes a stale socket node: only a socket, found in the opened directory (never through a link). */
+function unlinkStaleSocket(path: string): void {
+  const why = actOnNode(path, undefined, C.S_IFSOCK, (at) => unlinkSync(at));
+  if (why) throw new Error(`${path} is in use and is not a stale socket (${why})`);
 }
 
 /**
@@ -91,17 +168,21 @@ export function applyOptionalOptions(fd: number, opts: SockOpt[], log: UnitLog):
       applyOpt(fd, o);
     } catch (e) {
       const quiet = isErrno(e, "EOPNOTSUPP", "ENOPROTOOPT", "EPERM", "EACCES", "EINVAL");
-      (quiet ? log.debug : log.warning)(`Failed to set ${o.label} socket option, ignoring: ${(e as Error).message}`);
+      (quiet ? log.debug : log.warning)(`Failed to set ${o.label} socket option, ignoring: ${errorText(e)}`);
     }
   }
 }
 
 function toSockAddr(a: ListenAddress): SockAddr {
   switch (a.family) {
-    case "unix": return { family: "unix", path: a.path, abstract: a.abstract };
-    case "inet": return { family: "inet", addr: a.addr, port: a.port };
-    case "inet6": return { family: "inet6", addr: a.addr, port: a.port, scopeId: a.ifname ? n.ifNameToIndex(a.ifname) : 0 };
-    case "vsock": return { family: "vsock", cid: a.cid, port: a.port };
+    case "unix":
+      return { family: "unix", path: a.path, abstract: a.abstract };
+    case "inet":
+      return { family: "inet", addr: a.addr, port: a.port };
+    case "inet6":
+      return { family: "inet6", addr: a.addr, port: a.port, scopeId: a.ifname ? n.ifNameToIndex(a.ifname) : 0 };
+    case "vsock":
+      return { family: "vsock", cid: a.cid, port: a.port };
   }
 }
 
@@ -116,6 +197,7 @@ function openInetLike(cfg: SocketConfig, port: Extract<ListenPort, { address: Li
       else applyOpt(fd, o);
     }
     let nodePath: string | undefined;
+    let node: NodeIdentity | undefined;
     if (addr.family === "unix" && !addr.abstract) {
       nodePath = addr.path;
       mkdirParents(addr.path, cfg.directoryMode);
@@ -125,29 +207,41 @@ function openInetLike(cfg: SocketConfig, port: Extract<ListenPort, { address: Li
         } catch (e) {
           if (!isErrno(e, "EADDRINUSE")) throw e;
           // A stale socket file from an earlier run: remove it and try once more.
-          unlinkSync(addr.path);
+          unlinkStaleSocket(addr.path);
           n.bind(fd, addr, addr.path);
         }
       });
+      node = identifyNode(addr.path);
     } else {
       n.bind(fd, addr, port.text);
     }
     if (port.kind === "stream" || port.kind === "seqpacket") n.listen(fd, Math.min(cfg.backlog, C.SOMAXCONN_DELUXE));
     applyOptionalOptions(fd, postBindOptions(cfg, family), log);
-    return { port, fd, aux: [], family, nodePath, bound: n.getsockname(fd) ?? addr };
+    return { port, fd, aux: [], family, nodePath, node, bound: n.getsockname(fd) ?? addr };
   } catch (e) {
     n.close(fd);
     throw e;
   }
 }
 
+/** The owners an existing FIFO may have: the daemon's, or the SocketUser=/SocketGroup= one it was given at an earlier start. */
+function fifoOwnerOk(cfg: SocketConfig, uid: number, gid: number): boolean {
+  const id = (v: string | undefined, lookup: (name: string) => number | null | undefined): number | null =>
+    v === undefined ? null : /^\d+$/.test(v) ? Number(v) : (lookup(v) ?? null);
+  const user = id(cfg.socketUser, (name) => n.getpwnam(name)?.uid);
+  const group = id(cfg.socketGroup, (name) => n.getgrnam(name));
+  return (uid === process.getuid!() || uid === user) && (gid === process.getgid!() || gid === group);
+}
+
 function openFifo(cfg: SocketConfig, port: ListenPort & { path: string }, log: UnitLog): OpenedPort {
   mkdirParents(port.path, cfg.directoryMode);
+  let created = true;
   withUmask(cfg.socketMode, () => {
     try {
       n.mkfifo(port.path, cfg.socketMode);
     } catch (e) {
       if (!isErrno(e, "EEXIST")) throw e;
+      created = false;
     }
   });
   const fd = n.open(port.path, C.O_RDWR | C.O_NOCTTY | C.O_NONBLOCK | C.O_NOFOLLOW);
@@ -156,14 +250,32 @@ function openFifo(cfg: SocketConfig, port: ListenPort & { path: string }, log: U
     n.close(fd);
     throw new Error(`${port.path} exists and is not a FIFO`);
   }
+  // systemd (fifo_address_create): a FIFO found in place is used only with the mode and owner
+  // this socket gives it, else EEXIST. Another user's FIFO, world-writable, would let that user
+  // feed the service (or read what is meant for it).
+  if (!created && ((st.mode & 0o7777) !== cfg.socketMode || !fifoOwnerOk(cfg, st.uid, st.gid))) {
+    n.close(fd);
+    throw new SysError(
+      "mkfifo",
+      17,
+      `${port.path} exists with mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}, owner ${st.uid}:${st.gid}, not the SocketMode=${cfg.socketMode.toString(8).padStart(4, "0")} and owner this socket creates it with`,
+      n.strerror,
+    );
+  }
   if (cfg.pipeSize) {
     try {
       n.fcntl(fd, C.F_SETPIPE_SZ, cfg.pipeSize);
     } catch (e) {
-      log.warning(`Setting pipe size failed, ignoring: ${(e as Error).message}`);
+      log.warning(`Setting pipe size failed, ignoring: ${errorText(e)}`);
     }
   }
-  return { port, fd, aux: [], nodePath: port.path };
+  let node: NodeIdentity | undefined;
+  try {
+    node = inDirectory(port.path, (_at, dir) => ({ dev: String(st.dev), ino: String(st.ino), dirDev: dir.dev, dirIno: dir.ino }));
+  } catch {
+    node = undefined;
+  }
+  return { port, fd, aux: [], nodePath: port.path, node };
 }
 
 function openSpecial(cfg: SocketConfig, port: ListenPort & { path: string }): OpenedPort {
@@ -177,9 +289,7 @@ function openSpecial(cfg: SocketConfig, port: ListenPort & { path: string }): Op
 }
 
 function openMqueue(cfg: SocketConfig, port: ListenPort & { path: string }): OpenedPort {
-  const fd = withUmask(cfg.socketMode, () =>
-    n.mqOpen(port.path, C.O_RDONLY | C.O_NONBLOCK | C.O_CREAT, cfg.socketMode, cfg.mqMaxMessages, cfg.mqMessageSize),
-  );
+  const fd = withUmask(cfg.socketMode, () => n.mqOpen(port.path, C.O_RDONLY | C.O_NONBLOCK | C.O_CREAT, cfg.socketMode, cfg.mqMaxMessages, cfg.mqMessageSize));
   return { port, fd, aux: [], mqName: port.path };
 }
 
@@ -205,7 +315,11 @@ export function waitReason(cfg: SocketConfig, e: unknown): string | null {
   if (!(e instanceof PortOpenError)) return null;
   const port = e.port;
   const cause = e.cause;
-  if ((port.kind === "stream" || port.kind === "datagram" || port.kind === "seqpacket") && port.address.family === "vsock" && isErrno(cause, "EAFNOSUPPORT", "EADDRNOTAVAIL", "ENODEV")) {
+  if (
+    (port.kind === "stream" || port.kind === "datagram" || port.kind === "seqpacket") &&
+    port.address.family === "vsock" &&
+    isErrno(cause, "EAFNOSUPPORT", "EADDRNOTAVAIL", "ENODEV")
+  ) {
     return `the vsock transport for ${port.text} is not there yet (${(cause as SysError).code})`;
   }
   if (cfg.bindToDevice && isErrno(cause, "ENODEV")) return `network interface ${cfg.bindToDevice} (BindToDevice=) does not exist yet`;
@@ -254,11 +368,18 @@ export function openPort(cfg: SocketConfig, port: ListenPort, log: UnitLog, usb?
   }
 }
 
-/** SocketUser=/SocketGroup= (systemd's start-chown). */
+/**
+ * SocketUser=/SocketGroup= (systemd's start-chown). A FIFO is changed through its fd; a socket
+ * node through its directory, only while it is the inode bind() made (a path whose directory was
+ * swapped for a link must not make root chown somebody else's file).
+ */
 export function chownPorts(ports: OpenedPort[], uid: number, gid: number): void {
   for (const p of ports) {
-    if (p.mqName) n.fchown(p.fd, uid, gid);
-    else if (p.nodePath) n.lchown(p.nodePath, uid, gid);
+    if (p.mqName || p.port.kind === "fifo") n.fchown(p.fd, uid, gid);
+    else if (p.nodePath) {
+      const why = actOnNode(p.nodePath, p.node, C.S_IFSOCK, (at) => n.lchown(at, uid, gid));
+      if (why) throw new Error(`cannot change the owner of ${p.nodePath}: ${why}`);
+    }
   }
 }
 
@@ -268,9 +389,10 @@ export function applyXattrs(cfg: SocketConfig, ports: OpenedPort[], log: UnitLog
     if (p.nodePath && p.port.kind !== "fifo") {
       for (const [k, v] of cfg.xattrEntryPoint) {
         try {
-          n.lsetxattr(p.nodePath, k, v);
+          const why = actOnNode(p.nodePath, p.node, C.S_IFSOCK, (at) => n.lsetxattr(at, k, v));
+          if (why) log.debug(`XAttrEntryPoint=${k}: ${why}, ignoring`);
         } catch (e) {
-          log.debug(`XAttrEntryPoint=${k}: ${(e as Error).message}, ignoring`);
+          log.debug(`XAttrEntryPoint=${k}: ${errorText(e)}, ignoring`);
         }
       }
     }
@@ -279,52 +401,68 @@ export function applyXattrs(cfg: SocketConfig, ports: OpenedPort[], log: UnitLog
         try {
           n.fsetxattr(p.fd, k, v);
         } catch (e) {
-          log.debug(`XAttrListen=${k}: ${(e as Error).message}, ignoring`);
+          log.debug(`XAttrListen=${k}: ${errorText(e)}, ignoring`);
         }
       }
     }
   }
 }
 
+/**
+ * Symlinks=: each link is made in its directory opened once; an existing link pointing elsewhere
+ * is replaced (RemoveOnStop=) only when it is a symlink, never a file or directory found there.
+ */
 export function createSymlinks(cfg: SocketConfig, target: string, log: UnitLog): void {
   for (const link of cfg.symlinks) {
     mkdirParents(link, cfg.directoryMode);
     try {
-      symlinkSync(target, link);
-    } catch (e) {
-      let done = false;
-      try {
-        if (lstatSync(link).isSymbolicLink() && readlinkSync(link) === target) done = true;
-        else if (cfg.removeOnStop) {
-          unlinkSync(link);
-          symlinkSync(target, link);
-          done = true;
+      inDirectory(link, (at) => {
+        try {
+          symlinkSync(target, at);
+          return;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
         }
-      } catch {
-        /* fall through to the warning */
-      }
-      if (!done) log.warning(`Failed to create symlink ${target} → ${link}, ignoring: ${(e as Error).message}`);
+        const st = lstatSync(at);
+        if (st.isSymbolicLink() && readlinkSync(at) === target) return;
+        if (!cfg.removeOnStop || !st.isSymbolicLink())
+          throw new Error(`${link} exists${st.isSymbolicLink() ? ` and points to ${readlinkSync(at)}` : " and is not a symlink"}`);
+        unlinkSync(at);
+        symlinkSync(target, at);
+      });
+    } catch (e) {
+      log.warning(`Failed to create symlink ${target} → ${link}, ignoring: ${errorText(e)}`);
     }
   }
 }
 
-/** Closes a port; with remove, unlinks what it created (RemoveOnStop=). */
-export function closePort(p: OpenedPort, remove: boolean): void {
+/**
+ * Closes a port; with remove, unlinks what it created (RemoveOnStop=): only the inode it created,
+ * in the directory it created it in (else nothing, and `skipped` hears why).
+ */
+export function closePort(p: OpenedPort, remove: boolean, skipped?: (why: string) => void): void {
   for (const fd of p.aux) n.close(fd);
   n.close(p.fd);
   if (!remove) return;
   try {
-    if (p.nodePath) unlinkSync(p.nodePath);
+    if (p.nodePath) {
+      const why = actOnNode(p.nodePath, p.node, p.port.kind === "fifo" ? C.S_IFIFO : C.S_IFSOCK, (at) => unlinkSync(at));
+      if (why) skipped?.(`not removing ${p.nodePath}: ${why}`);
+    }
     if (p.mqName) n.mqUnlink(p.mqName);
   } catch (e) {
     if (!(e instanceof SysError) && !(e as NodeJS.ErrnoException).code) throw e;
   }
 }
 
+/** RemoveOnStop= for Symlinks=: a link is removed only while it is a symlink to the socket's target. */
 export function removeSymlinks(cfg: SocketConfig): void {
+  const target = symlinkTarget(cfg);
   for (const l of cfg.symlinks) {
     try {
-      unlinkSync(l);
+      actOnNode(l, undefined, S_IFLNK, (at) => {
+        if (readlinkSync(at) === target) unlinkSync(at);
+      });
     } catch {
       /* already gone */
     }

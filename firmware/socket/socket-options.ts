@@ -4,7 +4,7 @@
  * opener executes the plan; tests read it.
  */
 import * as C from "../sys/constants.ts";
-import type { SocketConfig } from "./socket-config.ts";
+import type { SocketConfig } from "../unit/socket-config.ts";
 
 export type Family = "unix" | "inet" | "inet6" | "vsock" | "netlink";
 
@@ -23,14 +23,18 @@ export function preBindOptions(c: SocketConfig, family: Family): SockOpt[] {
     if (c.bindToDevice) out.push({ kind: "string", level: C.SOL_SOCKET, name: C.SO_BINDTODEVICE, value: c.bindToDevice, label: "SO_BINDTODEVICE" });
     if (c.reusePort) out.push({ kind: "int", level: C.SOL_SOCKET, name: C.SO_REUSEPORT, value: 1, label: "SO_REUSEPORT" });
     if (c.freeBind) {
-      out.push(family === "inet6"
-        ? { kind: "int", level: C.SOL_IPV6, name: C.IPV6_FREEBIND, value: 1, label: "IPV6_FREEBIND" }
-        : { kind: "int", level: C.SOL_IP, name: C.IP_FREEBIND, value: 1, label: "IP_FREEBIND" });
+      out.push(
+        family === "inet6"
+          ? { kind: "int", level: C.SOL_IPV6, name: C.IPV6_FREEBIND, value: 1, label: "IPV6_FREEBIND" }
+          : { kind: "int", level: C.SOL_IP, name: C.IP_FREEBIND, value: 1, label: "IP_FREEBIND" },
+      );
     }
     if (c.transparent) {
-      out.push(family === "inet6"
-        ? { kind: "int", level: C.SOL_IPV6, name: C.IPV6_TRANSPARENT, value: 1, label: "IPV6_TRANSPARENT" }
-        : { kind: "int", level: C.SOL_IP, name: C.IP_TRANSPARENT, value: 1, label: "IP_TRANSPARENT" });
+      out.push(
+        family === "inet6"
+          ? { kind: "int", level: C.SOL_IPV6, name: C.IPV6_TRANSPARENT, value: 1, label: "IPV6_TRANSPARENT" }
+          : { kind: "int", level: C.SOL_IP, name: C.IP_TRANSPARENT, value: 1, label: "IP_TRANSPARENT" },
+      );
     }
   }
   if (family === "inet6" && c.bindIPv6Only !== "default") {
@@ -45,7 +49,8 @@ export function postBindOptions(c: SocketConfig, family: Family): SockOpt[] {
   const int = (level: number, name: number, value: number, label: string) => out.push({ kind: "int", level, name, value, label });
   if (c.keepAlive) int(C.SOL_SOCKET, C.SO_KEEPALIVE, 1, "SO_KEEPALIVE");
   if (c.keepAliveTimeUsec !== undefined && c.keepAliveTimeUsec > 0) int(C.SOL_TCP, C.TCP_KEEPIDLE, Math.floor(c.keepAliveTimeUsec / 1e6), "TCP_KEEPIDLE");
-  if (c.keepAliveIntervalUsec !== undefined && c.keepAliveIntervalUsec > 0) int(C.SOL_TCP, C.TCP_KEEPINTVL, Math.floor(c.keepAliveIntervalUsec / 1e6), "TCP_KEEPINTVL");
+  if (c.keepAliveIntervalUsec !== undefined && c.keepAliveIntervalUsec > 0)
+    int(C.SOL_TCP, C.TCP_KEEPINTVL, Math.floor(c.keepAliveIntervalUsec / 1e6), "TCP_KEEPINTVL");
   if (c.keepAliveProbes) int(C.SOL_TCP, C.TCP_KEEPCNT, c.keepAliveProbes, "TCP_KEEPCNT");
   if (c.deferAcceptUsec > 0) int(C.SOL_TCP, C.TCP_DEFER_ACCEPT, Math.floor(c.deferAcceptUsec / 1e6), "TCP_DEFER_ACCEPT");
   if (c.noDelay) {

@@ -3,7 +3,7 @@
  * what each state reports as ActiveState, whether the listening fds stay open in it, and
  * which states may follow it. socket-unit.ts refuses any transition not listed here.
  */
-import type { ActiveState } from "../core/unit-runtime.ts";
+import type { ActiveState } from "../runtime/unit-runtime.ts";
 
 export const SOCKET_STATE_INFO = {
   dead: { active: "inactive", fdsOpen: false },
@@ -52,7 +52,17 @@ export const SOCKET_TRANSITIONS: Record<SocketState, readonly SocketState[]> = {
   cleaning: ["dead", "failed"],
 };
 
-export const SOCKET_RESULTS = ["success", "resources", "timeout", "exit-code", "signal", "core-dump", "start-limit-hit", "trigger-limit-hit", "service-start-limit-hit"] as const;
+export const SOCKET_RESULTS = [
+  "success",
+  "resources",
+  "timeout",
+  "exit-code",
+  "signal",
+  "core-dump",
+  "start-limit-hit",
+  "trigger-limit-hit",
+  "service-start-limit-hit",
+] as const;
 export type SocketResult = (typeof SOCKET_RESULTS)[number];
 
 export function isStartingState(s: SocketState): boolean {

@@ -70,12 +70,19 @@ export function formatIPv6(b: Uint8Array): string {
   const v4compat = g.slice(0, 6).every((x) => x === 0) && (g[6] !== 0 || g[7]! > 1);
   if (v4mapped) return `::ffff:${formatIPv4(b.subarray(12))}`;
   if (v4compat) return `::${formatIPv4(b.subarray(12))}`;
-  let bestStart = -1, bestLen = 0;
+  let bestStart = -1,
+    bestLen = 0;
   for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) { i++; continue; }
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = g.map((x) => x.toString(16));

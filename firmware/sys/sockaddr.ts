@@ -17,11 +17,16 @@ const UNIX_PATH_MAX = 108;
 
 export function familyNumber(a: SockAddr): number {
   switch (a.family) {
-    case "unix": return AF_UNIX;
-    case "inet": return AF_INET;
-    case "inet6": return AF_INET6;
-    case "vsock": return AF_VSOCK;
-    case "netlink": return AF_NETLINK;
+    case "unix":
+      return AF_UNIX;
+    case "inet":
+      return AF_INET;
+    case "inet6":
+      return AF_INET6;
+    case "vsock":
+      return AF_VSOCK;
+    case "netlink":
+      return AF_NETLINK;
   }
 }
 
@@ -91,23 +96,32 @@ export function decodeSockAddr(bytes: Uint8Array, len = bytes.length): SockAddr 
 /** The host part as systemd prints REMOTE_ADDR (no port; v4-mapped v6 shown as v4). */
 export function formatHost(a: SockAddr): string {
   switch (a.family) {
-    case "unix": return a.abstract ? `@${a.path}` : a.path;
-    case "inet": return formatIPv4(a.addr);
-    case "inet6": return isV4Mapped(a.addr) ? formatIPv4(a.addr.subarray(12)) : formatIPv6(a.addr);
-    case "vsock": return `vsock:${a.cid}`;
-    case "netlink": return `netlink:${a.pid}`;
+    case "unix":
+      return a.abstract ? `@${a.path}` : a.path;
+    case "inet":
+      return formatIPv4(a.addr);
+    case "inet6":
+      return isV4Mapped(a.addr) ? formatIPv4(a.addr.subarray(12)) : formatIPv6(a.addr);
+    case "vsock":
+      return `vsock:${a.cid}`;
+    case "netlink":
+      return `netlink:${a.pid}`;
   }
 }
 
 /** Like systemd's sockaddr_pretty(include_port=true). */
 export function formatSockAddr(a: SockAddr): string {
   switch (a.family) {
-    case "unix": return a.abstract ? `@${a.path}` : a.path;
-    case "inet": return `${formatIPv4(a.addr)}:${a.port}`;
+    case "unix":
+      return a.abstract ? `@${a.path}` : a.path;
+    case "inet":
+      return `${formatIPv4(a.addr)}:${a.port}`;
     case "inet6":
       if (isV4Mapped(a.addr)) return `${formatIPv4(a.addr.subarray(12))}:${a.port}`;
       return `[${formatIPv6(a.addr)}]:${a.port}${a.scopeId ? `%${a.scopeId}` : ""}`;
-    case "vsock": return a.cid === VMADDR_CID_ANY ? `vsock::${a.port}` : `vsock:${a.cid}:${a.port}`;
-    case "netlink": return `netlink:${a.pid}:${a.groups}`;
+    case "vsock":
+      return a.cid === VMADDR_CID_ANY ? `vsock::${a.port}` : `vsock:${a.cid}:${a.port}`;
+    case "netlink":
+      return `netlink:${a.pid}:${a.groups}`;
   }
 }

@@ -14,6 +14,7 @@
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import * as n from "../native.ts";
 import { EPOLLIN, EPOLLOUT, O_NONBLOCK, O_RDWR } from "../sys/constants.ts";
+import { errorText } from "../core/errors.ts";
 
 const port = process.argv[2];
 if (!port) throw new Error("usage: agent.ts PORT");
@@ -55,13 +56,20 @@ async function handle(req: { id: number; op: string; [k: string]: unknown }): Pr
         const [stdout, stderr] = await Promise.all([new Response(p.stdout).arrayBuffer(), new Response(p.stderr).arrayBuffer()]);
         await p.exited;
         if (timer) clearTimeout(timer);
-        return reply({ id: req.id, code: p.signalCode ? null : p.exitCode, signal: p.signalCode ?? null, stdout: b64(new Uint8Array(stdout)), stderr: b64(new Uint8Array(stderr)), ms: Math.round(performance.now() - t0) });
+        return reply({
+          id: req.id,
+          code: p.signalCode ? null : p.exitCode,
+          signal: p.signalCode ?? null,
+          stdout: b64(new Uint8Array(stdout)),
+          stderr: b64(new Uint8Array(stderr)),
+          ms: Math.round(performance.now() - t0),
+        });
       }
       default:
         return reply({ id: req.id, error: `unknown op ${req.op}` });
     }
   } catch (e) {
-    reply({ id: req.id, error: (e as Error).message });
+    reply({ id: req.id, error: errorText(e) });
   }
 }
 
@@ -87,7 +95,7 @@ w.watch(fd, EPOLLIN, () => {
     try {
       void handle(JSON.parse(line));
     } catch (e) {
-      reply({ id: -1, error: `bad request: ${(e as Error).message}` });
+      reply({ id: -1, error: `bad request: ${errorText(e)}` });
     }
   }
   w.arm(fd, EPOLLIN);

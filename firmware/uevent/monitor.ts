@@ -5,14 +5,30 @@
  * lost), the monitor says so and rescans /sys for the subsystems it was asked to coldplug, so
  * a listener's view of which devices exist is right again.
  *
- *   const m = UeventMonitor.open({ coldplug: ["net"] });
+ *   const m = UeventMonitor.open({ coldplug: ["net"] });   // { watcher } too; default n.fdWatcher()
  *   m.onEvent((ev) => ...);          // kernel events, and "coldplug" add events after a rescan
  *   m.onReject((why, bytes) => ...); // forged, truncated or malformed messages
  *   m.coldplug();                    // devices present now, as add events
  */
 import { readdirSync, readFileSync, realpathSync } from "node:fs";
+import { errorText } from "../core/errors.ts";
+import type { FdWatch } from "../core/fd-watch.ts";
 import * as n from "../native.ts";
-import { AF_NETLINK, EPOLLIN, F_GETFL, F_SETFL, MSG_TRUNC, O_NONBLOCK, SO_PASSCRED, SO_RCVBUF, SO_RCVBUFFORCE, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOL_SOCKET } from "../sys/constants.ts";
+import {
+  AF_NETLINK,
+  EPOLLIN,
+  F_GETFL,
+  F_SETFL,
+  MSG_TRUNC,
+  O_NONBLOCK,
+  SO_PASSCRED,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOL_SOCKET,
+} from "../sys/constants.ts";
 import { isErrno } from "../sys/errno.ts";
 import { parseKernelUevent, rejectSender, ueventFromSysfs, UEVENT_MAX, type Uevent } from "./uevent.ts";
 
@@ -27,6 +43,8 @@ export interface MonitorOptions {
   receiveBuffer?: number;
   /** /sys, for tests. */
   sysRoot?: string;
+  /** Watches the socket; open() and fromFd() default to the process's n.fdWatcher(). */
+  watcher?: FdWatch;
 }
 
 export class UeventMonitor {
@@ -41,8 +59,9 @@ export class UeventMonitor {
   private constructor(
     readonly fd: number,
     private readonly opts: MonitorOptions,
+    private readonly watcher: FdWatch,
   ) {
-    n.fdWatcher().watch(fd, EPOLLIN, () => this.drain());
+    watcher.watch(fd, EPOLLIN, () => this.drain());
   }
 
   static open(opts: MonitorOptions = {}): UeventMonitor {
@@ -60,13 +79,13 @@ export class UeventMonitor {
       n.close(fd);
       throw e;
     }
-    return new UeventMonitor(fd, opts);
+    return new UeventMonitor(fd, opts, opts.watcher ?? n.fdWatcher());
   }
 
   /** A socket passed by bunit or systemd (ListenNetlink=kobject-uevent 1, LISTEN_FDS). */
   static fromFd(fd: number, opts: MonitorOptions = {}): UeventMonitor {
     n.fcntl(fd, F_SETFL, n.fcntl(fd, F_GETFL) | O_NONBLOCK);
-    return new UeventMonitor(fd, opts);
+    return new UeventMonitor(fd, opts, opts.watcher ?? n.fdWatcher());
   }
 
   onEvent(fn: (ev: Uevent) => void): void {
@@ -113,12 +132,12 @@ export class UeventMonitor {
       try {
         ev = parseKernelUevent(bytes);
       } catch (e) {
-        this.reject((e as Error).message, bytes);
+        this.reject(errorText(e), bytes);
         continue;
       }
       for (const f of this.eventFns) f(ev);
     }
-    if (!this.closed) n.fdWatcher().arm(this.fd, EPOLLIN);
+    if (!this.closed) this.watcher.arm(this.fd, EPOLLIN);
   }
 
   /** The devices of the coldplug subsystems present now, as "add" events (also returned). */
@@ -149,7 +168,7 @@ export class UeventMonitor {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    n.fdWatcher().forget(this.fd);
+    this.watcher.forget(this.fd);
     n.close(this.fd);
   }
 }

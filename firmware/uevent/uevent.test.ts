@@ -44,7 +44,13 @@ describe("uevent parsing", () => {
       [kernel(USB0.filter((f) => !f.startsWith("SUBSYSTEM"))), /no SUBSYSTEM=/],
       [kernel([...USB0, "garbage"]), /field "garbage" is not KEY=VALUE/],
       [kernel(USB0.map((f) => (f.startsWith("SEQNUM") ? "SEQNUM=12x" : f))), /SEQNUM=12x is not a number/],
-      [kernel(USB0.map((f) => (f.startsWith("ACTION") ? "ACTION=explode" : f)), "explode@/devices/virtual/net/usb0"), /unknown ACTION=explode/],
+      [
+        kernel(
+          USB0.map((f) => (f.startsWith("ACTION") ? "ACTION=explode" : f)),
+          "explode@/devices/virtual/net/usb0",
+        ),
+        /unknown ACTION=explode/,
+      ],
       [kernel(USB0).subarray(0, 60), /not NUL-terminated/],
       [new Uint8Array(4000).fill(0x41), /larger than a uevent can be/],
     ];

@@ -7,7 +7,15 @@ const id = (w: string) => w;
 describe("Exec*= command lines", () => {
   test("path and arguments with quoting", () => {
     expect(parseExecLine(`/usr/bin/foo -a "b c" 'd'`, id)).toEqual([
-      { path: "/usr/bin/foo", argv: ["/usr/bin/foo", "-a", "b c", "d"], ignoreFailure: false, noEnvExpand: false, privileged: false, ambient: "", viaShell: false },
+      {
+        path: "/usr/bin/foo",
+        argv: ["/usr/bin/foo", "-a", "b c", "d"],
+        ignoreFailure: false,
+        noEnvExpand: false,
+        privileged: false,
+        ambient: "",
+        viaShell: false,
+      },
     ]);
   });
 
@@ -21,7 +29,10 @@ describe("Exec*= command lines", () => {
 
   test("several commands separated by ';', and the literal '\\;'", () => {
     const cs = parseExecLine("/bin/echo a ; /bin/echo b \\; c", id);
-    expect(cs.map((c) => c.argv)).toEqual([["/bin/echo", "a"], ["/bin/echo", "b", ";", "c"]]);
+    expect(cs.map((c) => c.argv)).toEqual([
+      ["/bin/echo", "a"],
+      ["/bin/echo", "b", ";", "c"],
+    ]);
   });
 
   test("bare names are allowed, paths must be normalized", () => {
@@ -39,7 +50,16 @@ describe("Exec*= command lines", () => {
   test("environment: a whole-word $FOO splits, ${FOO} is exact, $$ is a dollar, $FOO inside a word stays", () => {
     const env = { FOO: "a  b", EMPTY: "", Q: "'one two' three" };
     expect(expandEnvironment(["cmd", "$FOO", "x${FOO}y", "$$HOME", "$EMPTY", "$UNSET", "${UNSET}", "in$FOO", "${FOO:-d}", "$Q", "$1"], env)).toEqual([
-      "cmd", "a", "b", "xa  by", "$HOME", "", "in$FOO", "${FOO:-d}", "one two", "three",
+      "cmd",
+      "a",
+      "b",
+      "xa  by",
+      "$HOME",
+      "",
+      "in$FOO",
+      "${FOO:-d}",
+      "one two",
+      "three",
     ]);
   });
 });

@@ -43,7 +43,11 @@ export function parseExecLine(value: string, expandWord: (w: string) => string):
     pos = first.next;
     let f = first.word;
     if (f === ";") continue;
-    let ignoreFailure = false, separateArgv0 = false, noEnvExpand = false, privileged = false, viaShell = false;
+    let ignoreFailure = false,
+      separateArgv0 = false,
+      noEnvExpand = false,
+      privileged = false,
+      viaShell = false;
     let ambient: "" | "!" | "!!" = "";
     let i = 0;
     for (; i < f.length && PREFIX_CHARS.includes(f[i]!); i++) {
@@ -61,7 +65,13 @@ export function parseExecLine(value: string, expandWord: (w: string) => string):
     const path = expandWord(f);
     if (path.endsWith("/")) throw new ValueError(`executable path "${path}" specifies a directory`);
     if (path.startsWith("/")) {
-      if (path.split("/").slice(1).some((c) => c === "" || c === "." || c === "..")) throw new ValueError(`executable path "${path}" is not normalized`);
+      if (
+        path
+          .split("/")
+          .slice(1)
+          .some((c) => c === "" || c === "." || c === "..")
+      )
+        throw new ValueError(`executable path "${path}" is not normalized`);
     } else if (!viaShell && (path.includes("/") || path === "." || path === "..")) {
       throw new ValueError(`"${path}" is neither a valid executable name nor an absolute path`);
     }

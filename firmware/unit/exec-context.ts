@@ -4,16 +4,25 @@
  * reported as not supported by the schema machinery. Pure.
  */
 import {
-  bool, integer, list, mode, oneOf, signal, string, unsupported, type DirectiveContext, type SectionSchema,
+  bool,
+  integer,
+  list,
+  mode,
+  oneOf,
+  signal,
+  string,
+  unsupported,
+  type DirectiveContext,
+  type DirectiveHandler,
+  type SectionSchema,
+  noEffect,
 } from "./section-schema.ts";
+import { parseExecLine, type ExecCommand } from "./exec-command.ts";
 import { cunescape, splitWords } from "./words.ts";
 import { isNormalizedAbsolutePath, parseBoolean, parseIecSize, ValueError } from "./values.ts";
 import { SIGNALS } from "../sys/constants.ts";
 
-export type StdinSpec =
-  | { kind: "null" | "tty" | "tty-force" | "tty-fail" | "data" | "socket" }
-  | { kind: "file"; path: string }
-  | { kind: "fd"; name: string };
+export type StdinSpec = { kind: "null" | "tty" | "tty-force" | "tty-fail" | "data" | "socket" } | { kind: "file"; path: string } | { kind: "fd"; name: string };
 
 export type StdoutSpec =
   | { kind: "inherit" | "null" | "tty" | "journal" | "kmsg" | "journal+console" | "kmsg+console" | "socket" }
@@ -26,9 +35,22 @@ export interface RLimit {
 }
 
 export const RLIMITS: Record<string, number> = {
-  LimitCPU: 0, LimitFSIZE: 1, LimitDATA: 2, LimitSTACK: 3, LimitCORE: 4, LimitRSS: 5, LimitNPROC: 6,
-  LimitNOFILE: 7, LimitMEMLOCK: 8, LimitAS: 9, LimitLOCKS: 10, LimitSIGPENDING: 11, LimitMSGQUEUE: 12,
-  LimitNICE: 13, LimitRTPRIO: 14, LimitRTTIME: 15,
+  LimitCPU: 0,
+  LimitFSIZE: 1,
+  LimitDATA: 2,
+  LimitSTACK: 3,
+  LimitCORE: 4,
+  LimitRSS: 5,
+  LimitNPROC: 6,
+  LimitNOFILE: 7,
+  LimitMEMLOCK: 8,
+  LimitAS: 9,
+  LimitLOCKS: 10,
+  LimitSIGPENDING: 11,
+  LimitMSGQUEUE: 12,
+  LimitNICE: 13,
+  LimitRTPRIO: 14,
+  LimitRTTIME: 15,
 };
 
 export interface ExecContext {
@@ -51,6 +73,8 @@ export interface ExecContext {
   syslogIdentifier?: string;
   syslogLevelPrefix: boolean;
   ignoreSIGPIPE: boolean;
+  /** PrivateNetwork=: a network namespace with only loopback. */
+  privateNetwork: boolean;
   limits: Record<string, RLimit>;
   runtimeDirectory: string[];
   stateDirectory: string[];
@@ -78,16 +102,38 @@ export interface KillContext {
 
 export function newExecContext(): ExecContext {
   return {
-    supplementaryGroups: [], environment: [], environmentFiles: [], passEnvironment: [], unsetEnvironment: [],
-    syslogLevelPrefix: true, ignoreSIGPIPE: true, limits: {}, runtimeDirectory: [], stateDirectory: [],
-    cacheDirectory: [], logsDirectory: [], configurationDirectory: [], runtimeDirectoryMode: 0o755,
-    stateDirectoryMode: 0o755, cacheDirectoryMode: 0o755, logsDirectoryMode: 0o755, configurationDirectoryMode: 0o755,
+    supplementaryGroups: [],
+    environment: [],
+    environmentFiles: [],
+    passEnvironment: [],
+    unsetEnvironment: [],
+    syslogLevelPrefix: true,
+    ignoreSIGPIPE: true,
+    privateNetwork: false,
+    limits: {},
+    runtimeDirectory: [],
+    stateDirectory: [],
+    cacheDirectory: [],
+    logsDirectory: [],
+    configurationDirectory: [],
+    runtimeDirectoryMode: 0o755,
+    stateDirectoryMode: 0o755,
+    cacheDirectoryMode: 0o755,
+    logsDirectoryMode: 0o755,
+    configurationDirectoryMode: 0o755,
     runtimeDirectoryPreserve: "no",
   };
 }
 
 export function newKillContext(): KillContext {
-  return { killMode: "control-group", killSignal: SIGNALS.SIGTERM!, finalKillSignal: SIGNALS.SIGKILL!, sendSIGKILL: true, sendSIGHUP: false, watchdogSignal: SIGNALS.SIGABRT! };
+  return {
+    killMode: "control-group",
+    killSignal: SIGNALS.SIGTERM!,
+    finalKillSignal: SIGNALS.SIGKILL!,
+    sendSIGKILL: true,
+    sendSIGHUP: false,
+    watchdogSignal: SIGNALS.SIGABRT!,
+  };
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -132,7 +178,9 @@ function parseStdout(v: string, ctx: DirectiveContext): StdoutSpec {
   if (v === "syslog+console") return { kind: "journal+console" };
   const kinds = ["inherit", "null", "tty", "journal", "kmsg", "journal+console", "kmsg+console", "socket"] as const;
   if ((kinds as readonly string[]).includes(v)) return { kind: v as (typeof kinds)[number] };
-  throw new ValueError(`"${v}" is not a valid output (inherit, null, tty, journal, kmsg, journal+console, kmsg+console, socket, file:, append:, truncate:, fd:)`);
+  throw new ValueError(
+    `"${v}" is not a valid output (inherit, null, tty, journal, kmsg, journal+console, kmsg+console, socket, file:, append:, truncate:, fd:)`,
+  );
 }
 
 function parseRlimitValue(v: string, name: string): number {
@@ -182,7 +230,9 @@ export function execContextSchema<C extends ExecHolder>(): SectionSchema<C> {
     User: string((c, v) => (c.exec.user = v)),
     Group: string((c, v) => (c.exec.group = v)),
     SupplementaryGroups: list((c) => c.exec.supplementaryGroups),
-    DynamicUser: unsupported("DynamicUser= is not supported by bunit; the service runs with User=/Group= as given", (v) => { if (v !== "") splitWords(v); }),
+    DynamicUser: unsupported("DynamicUser= is not supported by bunit; the service runs with User=/Group= as given", (v) => {
+      if (v !== "") splitWords(v);
+    }),
     WorkingDirectory: (c, v, ctx) => {
       if (v === "") return void (c.exec.workingDirectory = undefined);
       const optional = v.startsWith("-");
@@ -205,7 +255,11 @@ export function execContextSchema<C extends ExecHolder>(): SectionSchema<C> {
       if (!p.startsWith("/")) throw new ValueError(`"${p}" is not an absolute path`);
       c.exec.environmentFiles.push({ path: p, optional });
     },
-    PassEnvironment: list((c) => c.exec.passEnvironment, { check: (w) => { if (!ENV_NAME.test(w)) throw new ValueError(`"${w}" is not a variable name`); } }),
+    PassEnvironment: list((c) => c.exec.passEnvironment, {
+      check: (w) => {
+        if (!ENV_NAME.test(w)) throw new ValueError(`"${w}" is not a variable name`);
+      },
+    }),
     UnsetEnvironment: list((c) => c.exec.unsetEnvironment),
     StandardInput: (c, v, ctx) => void (c.exec.standardInput = v === "" ? undefined : parseStdin(v, ctx)),
     StandardOutput: (c, v, ctx) => void (c.exec.standardOutput = v === "" ? undefined : parseStdout(v, ctx)),
@@ -220,11 +274,48 @@ export function execContextSchema<C extends ExecHolder>(): SectionSchema<C> {
       if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean)) throw new ValueError("not valid base64");
       c.exec.stdinData = concatBytes(c.exec.stdinData, new Uint8Array(Buffer.from(clean, "base64")));
     },
-    SyslogIdentifier: string((c, v) => (c.exec.syslogIdentifier = v)),
-    SyslogLevelPrefix: bool((c, v) => (c.exec.syslogLevelPrefix = v)),
-    SyslogFacility: oneOf(["kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"], () => {}),
-    SyslogLevel: oneOf(["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"], () => {}),
+    SyslogIdentifier: noEffect(
+      "the log ring names output by its unit",
+      string((c, v) => (c.exec.syslogIdentifier = v)),
+    ),
+    SyslogLevelPrefix: noEffect(
+      "bunit does not read <N> level prefixes from output",
+      bool((c, v) => (c.exec.syslogLevelPrefix = v)),
+    ),
+    SyslogFacility: noEffect(
+      "the log ring keeps no facility",
+      oneOf(
+        [
+          "kern",
+          "user",
+          "mail",
+          "daemon",
+          "auth",
+          "syslog",
+          "lpr",
+          "news",
+          "uucp",
+          "cron",
+          "authpriv",
+          "ftp",
+          "local0",
+          "local1",
+          "local2",
+          "local3",
+          "local4",
+          "local5",
+          "local6",
+          "local7",
+        ],
+        () => {},
+      ),
+    ),
+    SyslogLevel: noEffect(
+      "service output is logged at info (stdout) and warning (stderr)",
+      oneOf(["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"], () => {}),
+    ),
     IgnoreSIGPIPE: bool((c, v) => (c.exec.ignoreSIGPIPE = v)),
+    PrivateNetwork: bool((c, v) => (c.exec.privateNetwork = v)),
     TTYPath: string((c, v) => (c.exec.ttyPath = v)),
     RuntimeDirectory: dirList((c) => c.exec.runtimeDirectory),
     StateDirectory: dirList((c) => c.exec.stateDirectory),
@@ -258,10 +349,25 @@ export function killContextSchema<C extends KillHolder>(): SectionSchema<C> {
   return {
     KillMode: oneOf(["control-group", "mixed", "process", "none"] as const, (c, v) => (c.kill.killMode = v ?? "control-group")),
     KillSignal: signal((c, v) => (c.kill.killSignal = v ?? SIGNALS.SIGTERM!)),
-    RestartKillSignal: signal((c, v) => (c.kill.restartKillSignal = v)),
+    RestartKillSignal: noEffect(
+      "a restart stops with KillSignal=",
+      signal((c, v) => (c.kill.restartKillSignal = v)),
+    ),
     FinalKillSignal: signal((c, v) => (c.kill.finalKillSignal = v ?? SIGNALS.SIGKILL!)),
     WatchdogSignal: signal((c, v) => (c.kill.watchdogSignal = v ?? SIGNALS.SIGABRT!)),
     SendSIGKILL: bool((c, v) => (c.kill.sendSIGKILL = v)),
     SendSIGHUP: bool((c, v) => (c.kill.sendSIGHUP = v)),
+  };
+}
+
+/** An Exec*= directive of any section: each assignment appends its command lines, an empty one resets the list. */
+export function execLines<C>(get: (c: C) => ExecCommand[]): DirectiveHandler<C> {
+  return (c, v, ctx) => {
+    const target = get(c);
+    if (v === "") {
+      target.length = 0;
+      return;
+    }
+    target.push(...parseExecLine(v, ctx.expand));
   };
 }

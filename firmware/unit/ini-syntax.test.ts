@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { parseUnitText } from "./ini-syntax.ts";
+import { growth } from "../testing/growth.ts";
+import { LONG_LINE_MAX, parseUnitText } from "./ini-syntax.ts";
 
 describe("unit file syntax", () => {
   test("sections, assignments, comments and whitespace", () => {
@@ -26,7 +27,12 @@ describe("unit file syntax", () => {
 
   test("errors name file and line", () => {
     const p = parseUnitText("Key=outside\n[Unit]\nnoequals\n=novalue\n[Bad\n", "/etc/x.service");
-    expect(p.diagnostics.map((d) => [d.level, d.line])).toEqual([["warning", 1], ["error", 3], ["error", 4], ["error", 5]]);
+    expect(p.diagnostics.map((d) => [d.level, d.line])).toEqual([
+      ["warning", 1],
+      ["error", 3],
+      ["error", 4],
+      ["error", 5],
+    ]);
     expect(p.diagnostics[0]!.message).toBe("Assignment outside of section. Ignoring.");
     expect(p.diagnostics[1]!.message).toStartWith("Missing '=', ignoring line: noequals");
     expect(p.diagnostics[2]!.message).toStartWith("Missing key name before '='");
@@ -37,5 +43,40 @@ describe("unit file syntax", () => {
   test("BOM and CRLF are tolerated", () => {
     const p = parseUnitText("\uFEFF[Unit]\r\nDescription=x\r\n", "f");
     expect(p.assignments[0]!.value).toBe("x");
+  });
+
+  test("a continuation ending the file, and a line of backslashes: odd count continues, even does not", () => {
+    expect(parseUnitText("[S]\nA=a \\", "f").assignments[0]).toMatchObject({ key: "A", value: "a" });
+    const p = parseUnitText("[S]\nA=\\\\\\\nb\nB=\\\\\\\\\nC=c\n", "f");
+    expect(p.assignments.map((a) => [a.key, a.value, a.line])).toEqual([
+      ["A", "\\\\ b", 2],
+      ["B", "\\\\\\\\", 4],
+      ["C", "c", 5],
+    ]);
+  });
+
+  test("LONG_LINE_MAX is systemd's 1 MiB; a longer line is an error naming file and line, and parsing stops there", () => {
+    expect(LONG_LINE_MAX).toBe(1024 * 1024);
+    const p = parseUnitText(`[Service]\nA=1\nB=${"x".repeat(LONG_LINE_MAX)}\nC=3\n`, "/u/x.service");
+    expect(p.assignments.map((a) => a.key)).toEqual(["A"]);
+    expect(p.diagnostics).toEqual([expect.objectContaining({ level: "error", file: "/u/x.service", line: 3 })]);
+    expect(p.diagnostics[0]!.message).toStartWith("Line too long (more than 1048576 bytes");
+    // Exactly at the limit is fine.
+    const ok = parseUnitText(`[S]\n${"A=".padEnd(LONG_LINE_MAX, "y")}\n`, "f");
+    expect(ok.diagnostics).toEqual([]);
+    expect(ok.assignments[0]!.value.length).toBe(LONG_LINE_MAX - 2);
+  });
+
+  test("a continuation longer than LONG_LINE_MAX is an error at the line where it starts", () => {
+    const p = parseUnitText(`[S]\nA=1\nB=x \\\n${"y \\\n".repeat(LONG_LINE_MAX / 2)}z\n`, "f");
+    expect(p.assignments.map((a) => a.key)).toEqual(["A"]);
+    expect(p.diagnostics.map((d) => [d.line, d.message.split(" (")[0]])).toEqual([[3, "Continuation line too long"]]);
+  });
+
+  test("linear: 50 000 continuation lines (was 12 s, quadratic); ten times the lines, about ten times the time", () => {
+    const text = (n: number) => `[Service]\nExecStart=/bin/true \\\n${"x \\\n".repeat(n)}y\n`;
+    const p = parseUnitText(text(50_000), "f");
+    expect(growth((n) => parseUnitText(text(n), "f"), 5_000)).toBeLessThan(35);
+    expect(p.assignments[0]!.value.length).toBe("/bin/true  ".length + 50_000 * "x  ".length + 1);
   });
 });

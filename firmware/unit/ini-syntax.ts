@@ -26,24 +26,25 @@ export interface ParsedFile {
   diagnostics: Diagnostic[];
 }
 
-const LONG_LINE_MAX = 1024 * 1024;
+/**
+ * systemd's LONG_LINE_MAX (src/basic/fileio.h): the longest line, and the longest logical line
+ * a continuation builds, that a unit file may have. Longer is an error that ends the file's
+ * parsing, as in systemd's config_parse() ("Line too long"), so the unit is not loaded.
+ */
+export const LONG_LINE_MAX = 1024 * 1024;
 
+/** A line ending in an odd number of backslashes continues (only the trailing run matters). */
 function isEscapedAtEnd(s: string): boolean {
-  let escaped = false;
-  for (const c of s) {
-    if (escaped) escaped = false;
-    else if (c === "\\") escaped = true;
-  }
-  return escaped;
+  let n = 0;
+  for (let i = s.length - 1; i >= 0 && s.charCodeAt(i) === 0x5c; i--) n++;
+  return n % 2 === 1;
 }
 
 export function parseUnitText(text: string, file: string): ParsedFile {
   const out: ParsedFile = { file, sections: [], assignments: [], diagnostics: [] };
   if (text.startsWith("\uFEFF")) text = text.slice(1);
-  const lines = text.split("\n");
   let section: string | null = null;
   let ignoreSection = false;
-  let continuation: string | null = null;
   let startLine = 0;
 
   const flush = (logical: string, line: number) => {
@@ -57,7 +58,7 @@ export function parseUnitText(text: string, file: string): ParsedFile {
         return;
       }
       const name = l.slice(1, -1);
-      if (/[\[\]]/.test(name) || name.trim() !== name) {
+      if (/[[\]]/.test(name) || name.trim() !== name) {
         out.diagnostics.push({ level: "error", file, line, message: `Invalid section header '${l}'` });
         section = null;
         ignoreSection = true;
@@ -89,30 +90,46 @@ export function parseUnitText(text: string, file: string): ParsedFile {
     out.assignments.push({ section, key, value: l.slice(eq + 1).trim(), line, file });
   };
 
-  for (let i = 0; i < lines.length; i++) {
-    let raw = lines[i]!;
+  // One pass over the text: lines are found with indexOf and a continuation collects its parts
+  // in an array joined once, so the work is linear in the text whatever the line structure.
+  let parts: string[] | null = null;
+  let partsLength = 0;
+  let lineNo = 0;
+  for (let pos = 0; pos <= text.length; ) {
+    let end = text.indexOf("\n", pos);
+    if (end < 0) end = text.length;
+    lineNo++;
+    const length = end - pos;
+    if (length > LONG_LINE_MAX || (parts !== null && partsLength + length > LONG_LINE_MAX)) {
+      const what = parts !== null ? "Continuation line" : "Line";
+      const at = parts !== null ? startLine : lineNo;
+      out.diagnostics.push({
+        level: "error",
+        file,
+        line: at,
+        message: `${what} too long (more than ${LONG_LINE_MAX} bytes, systemd's LONG_LINE_MAX), ignoring the rest of the file`,
+      });
+      return out;
+    }
+    let raw = text.slice(pos, end);
+    pos = end + 1;
+    if (end === text.length && raw === "" && parts === null) break;
     if (raw.endsWith("\r")) raw = raw.slice(0, -1);
     const lead = raw.trimStart();
     if (lead.startsWith("#") || lead.startsWith(";")) continue;
-    let p: string;
-    if (continuation !== null) {
-      p = continuation + raw;
-      if (p.length > LONG_LINE_MAX) {
-        out.diagnostics.push({ level: "error", file, line: startLine, message: "Continuation line too long" });
-        continuation = null;
-        continue;
-      }
-    } else {
-      p = raw;
-      startLine = i + 1;
-    }
-    if (isEscapedAtEnd(p)) {
-      continuation = p.slice(0, -1) + " ";
+    if (parts === null) startLine = lineNo;
+    if (isEscapedAtEnd(raw)) {
+      (parts ??= []).push(raw.slice(0, -1), " ");
+      partsLength += raw.length;
       continue;
     }
-    continuation = null;
-    flush(p, startLine);
+    if (parts !== null) {
+      parts.push(raw);
+      flush(parts.join(""), startLine);
+      parts = null;
+      partsLength = 0;
+    } else flush(raw, startLine);
   }
-  if (continuation !== null) flush(continuation, startLine);
+  if (parts !== null) flush(parts.join(""), startLine);
   return out;
 }

@@ -18,7 +18,9 @@ describe("specifiers", () => {
 
   test("machine and directories", () => {
     const c = ctx("x.socket");
-    expect(expandSpecifiers("%t/%N.sock %S %C %L %E %T %V %h %u %U %g %G %s", c)).toBe("/run/x.sock /var/lib /var/cache /var/log /etc /tmp /var/tmp /root root 0 root 0 /bin/sh");
+    expect(expandSpecifiers("%t/%N.sock %S %C %L %E %T %V %h %u %U %g %G %s", c)).toBe(
+      "/run/x.sock /var/lib /var/cache /var/log /etc /tmp /var/tmp /root root 0 root 0 /bin/sh",
+    );
     expect(expandSpecifiers("%H %l %m %b %v %a %o %w %W %B %M %A %y %Y %%", c)).toBe(
       "board.example board fedcba9876543210fedcba9876543210 0123456789abcdef0123456789abcdef 6.1.0-test x86-64 debian 12 gadget b1 bunit 7 /etc/bunit/units/foo-bar@.service /etc/bunit/units %",
     );

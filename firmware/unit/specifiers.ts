@@ -48,25 +48,40 @@ export function specifierValue(letter: string, ctx: SpecifierContext): string | 
   const prefix = u ? u.prefix : ctx.unit;
   const instance = u?.instance ?? "";
   switch (letter) {
-    case "%": return "%";
-    case "a": return h.architecture;
-    case "A": return h.osRelease.IMAGE_VERSION ?? "";
-    case "b": return h.bootId;
-    case "B": return h.osRelease.BUILD_ID ?? "";
-    case "C": return h.cacheDir;
-    case "d": return h.credentialsDir ?? `${h.runtimeDir}/credentials/${ctx.unit}`;
-    case "D": return "/usr/share";
-    case "E": return h.configDir;
+    case "%":
+      return "%";
+    case "a":
+      return h.architecture;
+    case "A":
+      return h.osRelease.IMAGE_VERSION ?? "";
+    case "b":
+      return h.bootId;
+    case "B":
+      return h.osRelease.BUILD_ID ?? "";
+    case "C":
+      return h.cacheDir;
+    case "d":
+      return h.credentialsDir ?? `${h.runtimeDir}/credentials/${ctx.unit}`;
+    case "D":
+      return "/usr/share";
+    case "E":
+      return h.configDir;
     case "f": {
       const v = u && u.instance ? unescapeUnitString(u.instance) : unescapeUnitString(prefix);
       return v.startsWith("/") ? v : "/" + v;
     }
-    case "g": return h.user.group;
-    case "G": return String(h.user.gid);
-    case "h": return h.user.home;
-    case "H": return h.hostname;
-    case "i": return instance;
-    case "I": return unescapeUnitString(instance);
+    case "g":
+      return h.user.group;
+    case "G":
+      return String(h.user.gid);
+    case "h":
+      return h.user.home;
+    case "H":
+      return h.hostname;
+    case "i":
+      return instance;
+    case "I":
+      return unescapeUnitString(instance);
     case "j": {
       const dash = prefix.lastIndexOf("-");
       return dash >= 0 ? prefix.slice(dash + 1) : prefix;
@@ -75,29 +90,52 @@ export function specifierValue(letter: string, ctx: SpecifierContext): string | 
       const dash = prefix.lastIndexOf("-");
       return unescapeUnitString(dash >= 0 ? prefix.slice(dash + 1) : prefix);
     }
-    case "l": return h.hostname.split(".")[0] ?? h.hostname;
-    case "L": return h.logsDir;
-    case "m": return h.machineId;
-    case "M": return h.osRelease.IMAGE_ID ?? "";
-    case "n": return ctx.unit;
-    case "N": return u ? ctx.unit.slice(0, ctx.unit.lastIndexOf(".")) : ctx.unit;
-    case "o": return h.osRelease.ID ?? "";
-    case "p": return prefix;
-    case "P": return unescapeUnitString(prefix);
-    case "q": return h.prettyHostname || h.hostname;
-    case "s": return h.user.shell;
-    case "S": return h.stateDir;
-    case "t": return h.runtimeDir;
-    case "T": return h.tmpDir;
-    case "u": return h.user.name;
-    case "U": return String(h.user.uid);
-    case "v": return h.kernelRelease;
-    case "V": return h.varTmpDir;
-    case "w": return h.osRelease.VERSION_ID ?? "";
-    case "W": return h.osRelease.VARIANT_ID ?? "";
-    case "y": return ctx.fragmentPath ?? "";
-    case "Y": return ctx.fragmentPath ? dirname(ctx.fragmentPath) : "";
-    default: return undefined;
+    case "l":
+      return h.hostname.split(".")[0] ?? h.hostname;
+    case "L":
+      return h.logsDir;
+    case "m":
+      return h.machineId;
+    case "M":
+      return h.osRelease.IMAGE_ID ?? "";
+    case "n":
+      return ctx.unit;
+    case "N":
+      return u ? ctx.unit.slice(0, ctx.unit.lastIndexOf(".")) : ctx.unit;
+    case "o":
+      return h.osRelease.ID ?? "";
+    case "p":
+      return prefix;
+    case "P":
+      return unescapeUnitString(prefix);
+    case "q":
+      return h.prettyHostname || h.hostname;
+    case "s":
+      return h.user.shell;
+    case "S":
+      return h.stateDir;
+    case "t":
+      return h.runtimeDir;
+    case "T":
+      return h.tmpDir;
+    case "u":
+      return h.user.name;
+    case "U":
+      return String(h.user.uid);
+    case "v":
+      return h.kernelRelease;
+    case "V":
+      return h.varTmpDir;
+    case "w":
+      return h.osRelease.VERSION_ID ?? "";
+    case "W":
+      return h.osRelease.VARIANT_ID ?? "";
+    case "y":
+      return ctx.fragmentPath ?? "";
+    case "Y":
+      return ctx.fragmentPath ? dirname(ctx.fragmentPath) : "";
+    default:
+      return undefined;
   }
 }
 

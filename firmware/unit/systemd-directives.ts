@@ -5,6 +5,7 @@
  * names added up to v259 in src/core/load-fragment-gperf.gperf.in. Data only.
  */
 
+// biome-ignore format: a table, the directives of one group packed into lines as systemd.directives(7) lists them
 export const SYSTEMD_DIRECTIVES: Record<string, readonly string[]> = {
   Unit: [
     "After", "AllowIsolate", "AssertACPower", "AssertArchitecture", "AssertCPUFeature",

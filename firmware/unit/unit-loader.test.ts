@@ -43,7 +43,11 @@ describe("unit loading", () => {
     expect(u.socket!.listen.map((p) => p.text)).toEqual(["/run/echo.sock", "7777"]);
     expect(u.socket!.backlog).toBe(5);
     expect(u.socket!.keepAlive).toBe(true);
-    expect(u.dropinPaths.map((p) => p.slice(root.length))).toEqual(["/lib/socket.d/00-all.conf", "/etc/echo.socket.d/10-port.conf", "/lib/echo.socket.d/20-backlog.conf"]);
+    expect(u.dropinPaths.map((p) => p.slice(root.length))).toEqual([
+      "/lib/socket.d/00-all.conf",
+      "/etc/echo.socket.d/10-port.conf",
+      "/lib/echo.socket.d/20-backlog.conf",
+    ]);
     expect(u.install.wantedBy).toEqual(["sockets.target"]);
   });
 
@@ -51,12 +55,22 @@ describe("unit loading", () => {
     const u = loader.load("echo@one.service");
     expect(u.fragmentPath).toBe(join(lib, "echo@.service"));
     expect(u.unit.description).toBe("Echo for one");
-    expect(u.service!.exec.environment).toEqual([["A", "lib"], ["B", "template"], ["C", "instance"]]);
-    expect(loader.load("echo@two.service").service!.exec.environment).toEqual([["A", "lib"], ["B", "template"]]);
+    expect(u.service!.exec.environment).toEqual([
+      ["A", "lib"],
+      ["B", "template"],
+      ["C", "instance"],
+    ]);
+    expect(loader.load("echo@two.service").service!.exec.environment).toEqual([
+      ["A", "lib"],
+      ["B", "template"],
+    ]);
   });
 
   test("prefix drop-ins (foo-.service.d) apply to dashed names", () => {
-    expect(loader.load("a-b-c.service").service!.exec.environment).toEqual([["P1", "a"], ["P2", "ab"]]);
+    expect(loader.load("a-b-c.service").service!.exec.environment).toEqual([
+      ["P1", "a"],
+      ["P2", "ab"],
+    ]);
   });
 
   test("aliases and masks", () => {
@@ -81,14 +95,24 @@ describe("what the loader keeps until clear()", () => {
   test("instances resolve against the directories as first read; clear() (daemon-reload) reads them again", () => {
     const l = new UnitLoader([etc, lib], TEST_HOST);
     const env = (n: string) => l.load(n).service!.exec.environment;
-    expect(env("echo@c1.service")).toEqual([["A", "lib"], ["B", "template"]]);
+    expect(env("echo@c1.service")).toEqual([
+      ["A", "lib"],
+      ["B", "template"],
+    ]);
     l.forget("echo@c1.service");
     put(join(etc, "echo@.service.d", "70-late.conf"), "[Service]\nEnvironment=D=late\n");
     try {
       // Like the template's parsed text, the drop-in listing waits for a reload.
-      expect(env("echo@c2.service")).toEqual([["A", "lib"], ["B", "template"]]);
+      expect(env("echo@c2.service")).toEqual([
+        ["A", "lib"],
+        ["B", "template"],
+      ]);
       l.clear();
-      expect(env("echo@c3.service")).toEqual([["A", "lib"], ["B", "template"], ["D", "late"]]);
+      expect(env("echo@c3.service")).toEqual([
+        ["A", "lib"],
+        ["B", "template"],
+        ["D", "late"],
+      ]);
     } finally {
       rmSync(join(etc, "echo@.service.d"), { recursive: true, force: true });
     }

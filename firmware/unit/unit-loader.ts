@@ -5,7 +5,7 @@
  * ("foo-.service.d") and the type's ("service.d") directories, sorted by file name across all
  * of them, a file in an earlier directory hiding one of the same name later.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, type Stats, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseUnitText, type ParsedFile } from "./ini-syntax.ts";
 import { buildUnit, type LoadedUnit } from "./unit-file.ts";
@@ -17,6 +17,9 @@ export interface FragmentLocation {
   masked: boolean;
   /** The name the unit is known by (the target of an alias symlink). */
   canonical: string;
+  /** The search-path directory the name (or its template) was found in, and whether that entry is a symlink. */
+  dir: string | null;
+  link: boolean;
 }
 
 function readDir(dir: string): string[] {
@@ -29,12 +32,11 @@ function readDir(dir: string): string[] {
 
 function isFile(p: string): boolean {
   try {
-    return statSync(p).isFile();
+    return statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
   } catch {
     return false;
   }
 }
-
 
 export class UnitLoader {
   private cache = new Map<string, LoadedUnit>();
@@ -57,6 +59,14 @@ export class UnitLoader {
   /** Forgets one unit (Accept=yes instances are loaded once and never again). */
   forget(name: string): void {
     this.cache.delete(name);
+  }
+
+  /** Loads a unit without keeping it in the cache when it was not there (look-ups of any name must not cost memory). */
+  peek(name: string): LoadedUnit {
+    const had = this.cache.has(name);
+    const u = this.load(name);
+    if (!had) this.cache.delete(name);
+    return u;
   }
 
   /** Forget everything read so far (daemon-reload). */
@@ -116,28 +126,30 @@ export class UnitLoader {
     const tryName = (n: string): FragmentLocation | null => {
       for (const dir of this.searchPath) {
         const p = join(dir, n);
-        let st;
+        // No throw for a missing name (the usual case, e.g. every Accept=yes instance): exceptions are costly.
+        let st: Stats | undefined;
         try {
-          st = lstatSync(p);
+          st = lstatSync(p, { throwIfNoEntry: false });
         } catch {
           continue;
         }
+        if (!st) continue;
         if (st.isSymbolicLink()) {
           const target = readlinkSync(p);
-          if (target === "/dev/null") return { path: null, masked: true, canonical: n };
+          if (target === "/dev/null") return { path: null, masked: true, canonical: n, dir, link: true };
           let real: string;
           try {
             real = realpathSync(p);
           } catch {
             continue; // dangling link
           }
-          if (real === "/dev/null") return { path: null, masked: true, canonical: n };
+          if (real === "/dev/null") return { path: null, masked: true, canonical: n, dir, link: true };
           const tb = basename(target);
           const canonical = isValidUnitName(tb) && tb !== n && parseUnitName(tb)?.type === parseUnitName(n)?.type ? tb : n;
-          return { path: real, masked: false, canonical };
+          return { path: real, masked: false, canonical, dir, link: true };
         }
-        if (st.isFile()) return { path: p, masked: false, canonical: n };
-        if (st.isCharacterDevice() && p === "/dev/null") return { path: null, masked: true, canonical: n };
+        if (st.isFile()) return { path: p, masked: false, canonical: n, dir, link: false };
+        if (st.isCharacterDevice() && p === "/dev/null") return { path: null, masked: true, canonical: n, dir, link: false };
       }
       return null;
     };
@@ -148,7 +160,7 @@ export class UnitLoader {
       const t = tryName(tpl);
       if (t) return { ...t, canonical: name };
     }
-    return { path: null, masked: false, canonical: name };
+    return { path: null, masked: false, canonical: name, dir: null, link: false };
   }
 
   private dropinNames(name: string, aliases: string[]): string[] {
@@ -179,14 +191,19 @@ export class UnitLoader {
     return [...byBase.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
   }
 
-  private dirDeps(name: string, suffix: "wants" | "requires"): string[] {
+  /**
+   * Units named in NAME.wants/ (and NAME.upholds/, which bunit treats as wants: Upholds= is not
+   * implemented) or NAME.requires/ directories, the template's included, in every search-path
+   * directory: the enablement symlinks (firmware/install/).
+   */
+  private dirDeps(name: string, suffixes: readonly ("wants" | "requires" | "upholds")[]): string[] {
     const out = new Set<string>();
     const names = [name];
     const tpl = templateOf(name);
     if (tpl) names.push(tpl);
     for (const dir of this.searchPath) {
       for (const n of names) {
-        for (const f of this.listSubdir(dir, `${n}.${suffix}`)) if (isValidUnitName(f)) out.add(f);
+        for (const suffix of suffixes) for (const f of this.listSubdir(dir, `${n}.${suffix}`)) if (isValidUnitName(f)) out.add(f);
       }
     }
     return [...out];
@@ -210,8 +227,8 @@ export class UnitLoader {
       fragmentPath: loc.path ?? undefined,
       dropins: loc.masked ? [] : this.findDropins(name, aliases).map((p) => this.parseFile(p)),
       aliases,
-      dirWants: this.dirDeps(name, "wants"),
-      dirRequires: this.dirDeps(name, "requires"),
+      dirWants: this.dirDeps(name, ["wants", "upholds"]),
+      dirRequires: this.dirDeps(name, ["requires"]),
       masked: loc.masked,
       host: this.host,
     });
@@ -227,6 +244,18 @@ export class UnitLoader {
       for (const l of this.symlinksIn(dir)) if (l.name !== name && l.target === fragment) out.push(l.name);
     }
     return out;
+  }
+
+  /** Units that have dependency directories (NAME.wants/, .requires/, .upholds/): devices and targets enabled units hang on. */
+  namesWithDependencyDirs(): string[] {
+    const out = new Set<string>();
+    for (const dir of this.searchPath) {
+      for (const f of readDir(dir)) {
+        const m = /^(.+)\.(wants|requires|upholds)$/.exec(f);
+        if (m && isValidUnitName(m[1]!)) out.add(m[1]!);
+      }
+    }
+    return [...out].sort();
   }
 
   /** Every unit file name in the search path (templates included, drop-in dirs excluded). */

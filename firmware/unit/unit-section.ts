@@ -1,5 +1,5 @@
 /** The [Unit] and [Install] sections (systemd.unit(5)). Pure. */
-import { bool, ignored, list, path, string, timespan, unsigned, type SectionSchema } from "./section-schema.ts";
+import { bool, list, path, string, timespan, unsigned, type SectionSchema, noEffect } from "./section-schema.ts";
 import { isValidUnitName } from "./unit-name.ts";
 import { ValueError } from "./values.ts";
 
@@ -62,11 +62,32 @@ export interface InstallSection {
 
 export function newUnitSection(): UnitSection {
   return {
-    documentation: [], requires: [], requisite: [], wants: [], bindsTo: [], partOf: [], upholds: [], conflicts: [],
-    before: [], after: [], onFailure: [], onSuccess: [], propagatesReloadTo: [], reloadPropagatedFrom: [],
-    propagatesStopTo: [], stopPropagatedFrom: [], joinsNamespaceOf: [], requiresMountsFor: [], wantsMountsFor: [],
-    defaultDependencies: true, stopWhenUnneeded: false, refuseManualStart: false, refuseManualStop: false,
-    allowIsolate: false, ignoreOnIsolate: false, conditions: [],
+    documentation: [],
+    requires: [],
+    requisite: [],
+    wants: [],
+    bindsTo: [],
+    partOf: [],
+    upholds: [],
+    conflicts: [],
+    before: [],
+    after: [],
+    onFailure: [],
+    onSuccess: [],
+    propagatesReloadTo: [],
+    reloadPropagatedFrom: [],
+    propagatesStopTo: [],
+    stopPropagatedFrom: [],
+    joinsNamespaceOf: [],
+    requiresMountsFor: [],
+    wantsMountsFor: [],
+    defaultDependencies: true,
+    stopWhenUnneeded: false,
+    refuseManualStart: false,
+    refuseManualStop: false,
+    allowIsolate: false,
+    ignoreOnIsolate: false,
+    conditions: [],
   };
 }
 
@@ -81,15 +102,56 @@ function checkUnitName(w: string): void {
 const deps = (get: (u: UnitSection) => string[]) => list(get, { check: checkUnitName });
 
 export const CONDITION_KINDS = [
-  "PathExists", "PathExistsGlob", "PathIsDirectory", "PathIsSymbolicLink", "PathIsMountPoint", "PathIsReadWrite",
-  "PathIsEncrypted", "DirectoryNotEmpty", "FileNotEmpty", "FileIsExecutable", "NeedsUpdate", "FirstBoot",
-  "Architecture", "Firmware", "Virtualization", "Host", "KernelCommandLine", "KernelVersion", "Version",
-  "Credential", "Security", "Capability", "ACPower", "Memory", "CPUFeature", "CPUs", "Environment", "User",
-  "Group", "ControlGroupController", "OSRelease", "MemoryPressure", "CPUPressure", "IOPressure",
+  "PathExists",
+  "PathExistsGlob",
+  "PathIsDirectory",
+  "PathIsSymbolicLink",
+  "PathIsMountPoint",
+  "PathIsReadWrite",
+  "PathIsEncrypted",
+  "DirectoryNotEmpty",
+  "FileNotEmpty",
+  "FileIsExecutable",
+  "NeedsUpdate",
+  "FirstBoot",
+  "Architecture",
+  "Firmware",
+  "Virtualization",
+  "Host",
+  "KernelCommandLine",
+  "KernelVersion",
+  "Version",
+  "Credential",
+  "Security",
+  "Capability",
+  "ACPower",
+  "Memory",
+  "CPUFeature",
+  "CPUs",
+  "Environment",
+  "User",
+  "Group",
+  "ControlGroupController",
+  "OSRelease",
+  "MemoryPressure",
+  "CPUPressure",
+  "IOPressure",
   "KernelModuleLoaded",
 ] as const;
 
-const PATH_CONDITIONS = new Set(["PathExists", "PathExistsGlob", "PathIsDirectory", "PathIsSymbolicLink", "PathIsMountPoint", "PathIsReadWrite", "PathIsEncrypted", "DirectoryNotEmpty", "FileNotEmpty", "FileIsExecutable", "NeedsUpdate"]);
+const PATH_CONDITIONS = new Set([
+  "PathExists",
+  "PathExistsGlob",
+  "PathIsDirectory",
+  "PathIsSymbolicLink",
+  "PathIsMountPoint",
+  "PathIsReadWrite",
+  "PathIsEncrypted",
+  "DirectoryNotEmpty",
+  "FileNotEmpty",
+  "FileIsExecutable",
+  "NeedsUpdate",
+]);
 
 export const UNIT_SCHEMA: SectionSchema<UnitSection> = {
   Description: string((u, v) => (u.description = v)),
@@ -117,26 +179,53 @@ export const UNIT_SCHEMA: SectionSchema<UnitSection> = {
   PropagateReloadFrom: deps((u) => u.reloadPropagatedFrom),
   PropagatesStopTo: deps((u) => u.propagatesStopTo),
   StopPropagatedFrom: deps((u) => u.stopPropagatedFrom),
-  JoinsNamespaceOf: deps((u) => u.joinsNamespaceOf),
-  RequiresMountsFor: list((u) => u.requiresMountsFor),
-  WantsMountsFor: list((u) => u.wantsMountsFor),
+  JoinsNamespaceOf: noEffect(
+    "bunit does not set up namespaces",
+    deps((u) => u.joinsNamespaceOf),
+  ),
+  RequiresMountsFor: noEffect(
+    "bunit has no mount units",
+    list((u) => u.requiresMountsFor),
+  ),
+  WantsMountsFor: noEffect(
+    "bunit has no mount units",
+    list((u) => u.wantsMountsFor),
+  ),
   DefaultDependencies: bool((u, v) => (u.defaultDependencies = v)),
   StopWhenUnneeded: bool((u, v) => (u.stopWhenUnneeded = v)),
   RefuseManualStart: bool((u, v) => (u.refuseManualStart = v)),
   RefuseManualStop: bool((u, v) => (u.refuseManualStop = v)),
-  AllowIsolate: bool((u, v) => (u.allowIsolate = v)),
-  IgnoreOnIsolate: bool((u, v) => (u.ignoreOnIsolate = v)),
+  AllowIsolate: noEffect(
+    "bunit has no isolate jobs",
+    bool((u, v) => (u.allowIsolate = v)),
+  ),
+  IgnoreOnIsolate: noEffect(
+    "bunit has no isolate jobs",
+    bool((u, v) => (u.ignoreOnIsolate = v)),
+  ),
   StartLimitIntervalSec: timespan((u, v) => (u.startLimitIntervalUsec = v)),
   StartLimitInterval: timespan((u, v) => (u.startLimitIntervalUsec = v)),
   StartLimitBurst: unsigned((u, v) => (u.startLimitBurst = v)),
-  JobTimeoutSec: timespan((u, v) => (u.jobTimeoutUsec = v)),
-  JobRunningTimeoutSec: timespan((u, v) => (u.jobTimeoutUsec = v)),
-  FailureAction: string((u, v) => (u.failureAction = v)),
-  SuccessAction: string((u, v) => (u.successAction = v)),
-  StartLimitAction: ignored(),
-  JobTimeoutAction: ignored(),
-  CollectMode: ignored(),
-  RebootArgument: ignored(),
+  JobTimeoutSec: noEffect(
+    "bunit has no job timeouts",
+    timespan((u, v) => (u.jobTimeoutUsec = v)),
+  ),
+  JobRunningTimeoutSec: noEffect(
+    "bunit has no job timeouts",
+    timespan((u, v) => (u.jobTimeoutUsec = v)),
+  ),
+  FailureAction: noEffect(
+    "bunit does not reboot or power off for a unit",
+    string((u, v) => (u.failureAction = v)),
+  ),
+  SuccessAction: noEffect(
+    "bunit does not reboot or power off for a unit",
+    string((u, v) => (u.successAction = v)),
+  ),
+  StartLimitAction: noEffect("bunit does not reboot or power off for a unit"),
+  JobTimeoutAction: noEffect("bunit has no job timeouts"),
+  CollectMode: noEffect("bunit collects a stopped unit by its own rules"),
+  RebootArgument: noEffect("bunit does not reboot for a unit"),
 };
 
 for (const kind of CONDITION_KINDS) {
@@ -147,9 +236,16 @@ for (const kind of CONDITION_KINDS) {
         return;
       }
       let rest = v;
-      let trigger = false, negate = false;
-      if (rest.startsWith("|")) { trigger = true; rest = rest.slice(1).trimStart(); }
-      if (rest.startsWith("!")) { negate = true; rest = rest.slice(1).trimStart(); }
+      let trigger = false,
+        negate = false;
+      if (rest.startsWith("|")) {
+        trigger = true;
+        rest = rest.slice(1).trimStart();
+      }
+      if (rest.startsWith("!")) {
+        negate = true;
+        rest = rest.slice(1).trimStart();
+      }
       const value = ctx.expand(rest);
       if (PATH_CONDITIONS.has(kind) && !value.startsWith("/")) throw new ValueError(`path "${value}" is not absolute`);
       u.conditions.push({ kind, negate, trigger, value, assert, file: ctx.file, line: ctx.line });

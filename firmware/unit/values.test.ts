@@ -1,5 +1,16 @@
 import { describe, expect, test } from "bun:test";
-import { exitStatusName, formatTimespan, parseBoolean, parseExitStatusSet, parseIecSize, parseMode, parseSignal, parseTimespan, parseUnsigned, ValueError } from "./values.ts";
+import {
+  exitStatusName,
+  formatTimespan,
+  parseBoolean,
+  parseExitStatusSet,
+  parseIecSize,
+  parseMode,
+  parseSignal,
+  parseTimespan,
+  parseUnsigned,
+  ValueError,
+} from "./values.ts";
 
 describe("value syntaxes", () => {
   test("booleans", () => {

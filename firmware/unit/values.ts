@@ -82,7 +82,17 @@ export function parseTimespan(v: string, defaultUnitUsec = 1e6): number {
 export function formatTimespan(usec: number): string {
   if (usec === Infinity) return "infinity";
   if (usec === 0) return "0";
-  const units: [string, number][] = [["y", 31557600e6], ["month", 2629800e6], ["w", 604800e6], ["d", 86400e6], ["h", 3600e6], ["min", 60e6], ["s", 1e6], ["ms", 1e3], ["us", 1]];
+  const units: [string, number][] = [
+    ["y", 31557600e6],
+    ["month", 2629800e6],
+    ["w", 604800e6],
+    ["d", 86400e6],
+    ["h", 3600e6],
+    ["min", 60e6],
+    ["s", 1e6],
+    ["ms", 1e3],
+    ["us", 1],
+  ];
   const out: string[] = [];
   let rest = usec;
   for (const [name, f] of units) {
@@ -170,17 +180,72 @@ export function parseExitStatusSet(v: string): { codes: number[]; signals: numbe
 
 /** systemd's named exit statuses (exit-status.c), as accepted in unit files. */
 export const EXIT_STATUS_NAMES: Record<string, number> = {
-  SUCCESS: 0, FAILURE: 1, INVALIDARGUMENT: 2, NOTIMPLEMENTED: 3, NOPERMISSION: 4, NOTINSTALLED: 5,
-  NOTCONFIGURED: 6, NOTRUNNING: 7, USAGE: 64, DATAERR: 65, NOINPUT: 66, NOUSER: 67, NOHOST: 68,
-  UNAVAILABLE: 69, SOFTWARE: 70, OSERR: 71, OSFILE: 72, CANTCREAT: 73, IOERR: 74, TEMPFAIL: 75,
-  PROTOCOL: 76, NOPERM: 77, CONFIG: 78, CHDIR: 200, NICE: 201, FDS: 202, EXEC: 203, MEMORY: 204,
-  LIMITS: 205, OOM_ADJUST: 206, SIGNAL_MASK: 207, STDIN: 208, STDOUT: 209, CHROOT: 210, IOPRIO: 211,
-  TIMERSLACK: 212, SECUREBITS: 213, SETSCHEDULER: 214, CPUAFFINITY: 215, GROUP: 216, USER: 217,
-  CAPABILITIES: 218, CGROUP: 219, SETSID: 220, CONFIRM: 221, STDERR: 222, PAM: 224, NETWORK: 225,
-  NAMESPACE: 226, NO_NEW_PRIVILEGES: 227, SECCOMP: 228, SELINUX_CONTEXT: 229, PERSONALITY: 230,
-  APPARMOR_PROFILE: 231, ADDRESS_FAMILIES: 232, RUNTIME_DIRECTORY: 233, CHOWN: 235, SMACK_PROCESS_LABEL: 236,
-  KEYRING: 237, STATE_DIRECTORY: 238, CACHE_DIRECTORY: 239, LOGS_DIRECTORY: 240, CONFIGURATION_DIRECTORY: 241,
-  NUMA_POLICY: 242, CREDENTIALS: 243, BPF: 245,
+  SUCCESS: 0,
+  FAILURE: 1,
+  INVALIDARGUMENT: 2,
+  NOTIMPLEMENTED: 3,
+  NOPERMISSION: 4,
+  NOTINSTALLED: 5,
+  NOTCONFIGURED: 6,
+  NOTRUNNING: 7,
+  USAGE: 64,
+  DATAERR: 65,
+  NOINPUT: 66,
+  NOUSER: 67,
+  NOHOST: 68,
+  UNAVAILABLE: 69,
+  SOFTWARE: 70,
+  OSERR: 71,
+  OSFILE: 72,
+  CANTCREAT: 73,
+  IOERR: 74,
+  TEMPFAIL: 75,
+  PROTOCOL: 76,
+  NOPERM: 77,
+  CONFIG: 78,
+  CHDIR: 200,
+  NICE: 201,
+  FDS: 202,
+  EXEC: 203,
+  MEMORY: 204,
+  LIMITS: 205,
+  OOM_ADJUST: 206,
+  SIGNAL_MASK: 207,
+  STDIN: 208,
+  STDOUT: 209,
+  CHROOT: 210,
+  IOPRIO: 211,
+  TIMERSLACK: 212,
+  SECUREBITS: 213,
+  SETSCHEDULER: 214,
+  CPUAFFINITY: 215,
+  GROUP: 216,
+  USER: 217,
+  CAPABILITIES: 218,
+  CGROUP: 219,
+  SETSID: 220,
+  CONFIRM: 221,
+  STDERR: 222,
+  PAM: 224,
+  NETWORK: 225,
+  NAMESPACE: 226,
+  NO_NEW_PRIVILEGES: 227,
+  SECCOMP: 228,
+  SELINUX_CONTEXT: 229,
+  PERSONALITY: 230,
+  APPARMOR_PROFILE: 231,
+  ADDRESS_FAMILIES: 232,
+  RUNTIME_DIRECTORY: 233,
+  CHOWN: 235,
+  SMACK_PROCESS_LABEL: 236,
+  KEYRING: 237,
+  STATE_DIRECTORY: 238,
+  CACHE_DIRECTORY: 239,
+  LOGS_DIRECTORY: 240,
+  CONFIGURATION_DIRECTORY: 241,
+  NUMA_POLICY: 242,
+  CREDENTIALS: 243,
+  BPF: 245,
 };
 
 /** The name systemd prints for an exit status ("203/EXEC"). */
@@ -194,7 +259,10 @@ export function isNormalizedAbsolutePath(p: string): boolean {
   if (!p.startsWith("/")) return false;
   if (p === "/") return true;
   if (p.endsWith("/")) return false;
-  return p.slice(1).split("/").every((c) => c !== "" && c !== "." && c !== "..");
+  return p
+    .slice(1)
+    .split("/")
+    .every((c) => c !== "" && c !== "." && c !== "..");
 }
 
 /** Makes "/a//b/./c/" into "/a/b/c"; returns null when the path is relative or has "..". */

@@ -28,17 +28,28 @@ const WHITESPACE = " \t\n\r";
 export function cunescapeOne(s: string, i: number): [string, number] {
   const c = s[i];
   switch (c) {
-    case "a": return ["\x07", 1];
-    case "b": return ["\b", 1];
-    case "f": return ["\f", 1];
-    case "n": return ["\n", 1];
-    case "r": return ["\r", 1];
-    case "t": return ["\t", 1];
-    case "v": return ["\v", 1];
-    case "\\": return ["\\", 1];
-    case '"': return ['"', 1];
-    case "'": return ["'", 1];
-    case "s": return [" ", 1];
+    case "a":
+      return ["\x07", 1];
+    case "b":
+      return ["\b", 1];
+    case "f":
+      return ["\f", 1];
+    case "n":
+      return ["\n", 1];
+    case "r":
+      return ["\r", 1];
+    case "t":
+      return ["\t", 1];
+    case "v":
+      return ["\v", 1];
+    case "\\":
+      return ["\\", 1];
+    case '"':
+      return ['"', 1];
+    case "'":
+      return ["'", 1];
+    case "s":
+      return [" ", 1];
     case "x": {
       const h = s.slice(i + 1, i + 3);
       if (!/^[0-9a-fA-F]{2}$/.test(h)) throw new WordError(`invalid escape "\\x${h}"`);
@@ -68,87 +79,91 @@ export function cunescapeOne(s: string, i: number): [string, number] {
   }
 }
 
-/** cunescape() of a whole string. */
+/** cunescape() of a whole string (plain runs are copied as slices: linear in time and memory). */
 export function cunescape(s: string): string {
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] !== "\\") {
-      out += s[i];
-      continue;
-    }
+  const parts: string[] = [];
+  let run = 0;
+  for (let i = s.indexOf("\\"); i >= 0; i = s.indexOf("\\", run)) {
+    if (i > run) parts.push(s.slice(run, i));
     const [t, n] = cunescapeOne(s, i + 1);
-    out += t;
-    i += n;
+    parts.push(t);
+    run = i + 1 + n;
   }
-  return out;
+  if (run === 0) return s;
+  parts.push(s.slice(run));
+  return parts.join("");
 }
 
 /**
  * Extracts the first word of s starting at pos. Returns the word and the position after it,
- * or null when only separators remain.
+ * or null when only separators remain. The word is assembled from slices of s between the
+ * characters that need work (quotes, backslashes), never one character at a time, so a
+ * megabyte-long word costs a megabyte.
  */
 export function extractFirstWord(s: string, pos: number, opts: WordOptions = {}): { word: string; next: number } | null {
   const seps = opts.separators ?? WHITESPACE;
   let i = pos;
   while (i < s.length && seps.includes(s[i]!)) i++;
   if (i >= s.length) return null;
-  let word = "";
+  const parts: string[] = [];
+  let run = i;
+  const take = (upTo: number) => {
+    if (upTo > run) parts.push(s.slice(run, upTo));
+  };
+  /** A backslash at i: appends what it stands for and returns the index of its last character. */
+  const backslash = (keepBackslash: boolean): number => {
+    take(i);
+    if (i + 1 >= s.length) {
+      if (opts.relax) {
+        parts.push("\\");
+        return i;
+      }
+      throw new WordError("trailing backslash");
+    }
+    if (opts.cunescape) {
+      const [t, n] = cunescapeOne(s, i + 1);
+      parts.push(t);
+      return i + n;
+    }
+    if (keepBackslash) {
+      parts.push("\\");
+      return i;
+    }
+    parts.push(s[i + 1]!);
+    return i + 1;
+  };
   let quote: string | null = null;
   for (; i < s.length; i++) {
     const c = s[i]!;
     if (quote) {
       if (c === quote) {
+        take(i);
         quote = null;
-        continue;
+        run = i + 1;
+      } else if (c === "\\") {
+        i = backslash(false);
+        run = i + 1;
       }
-      if (c === "\\") {
-        if (i + 1 >= s.length) {
-          if (opts.relax) { word += c; continue; }
-          throw new WordError("trailing backslash");
-        }
-        if (opts.cunescape) {
-          const [t, n] = cunescapeOne(s, i + 1);
-          word += t;
-          i += n;
-        } else {
-          word += s[i + 1];
-          i++;
-        }
-        continue;
-      }
-      word += c;
       continue;
     }
     if (seps.includes(c)) {
-      return { word, next: i };
+      take(i);
+      return { word: parts.join(""), next: i };
     }
     if (opts.unquote && (c === "'" || c === '"')) {
+      take(i);
       quote = c;
+      run = i + 1;
       continue;
     }
     if (c === "\\") {
-      if (i + 1 >= s.length) {
-        if (opts.relax) { word += c; continue; }
-        throw new WordError("trailing backslash");
-      }
-      if (opts.cunescape) {
-        const [t, n] = cunescapeOne(s, i + 1);
-        word += t;
-        i += n;
-      } else if (opts.unquote) {
-        word += s[i + 1];
-        i++;
-      } else {
-        word += c;
-      }
-      continue;
+      i = backslash(!opts.unquote);
+      run = i + 1;
     }
-    word += c;
   }
-  if (quote) {
-    if (!opts.relax) throw new WordError(`unbalanced quoting (missing closing ${quote})`);
-  }
-  return { word, next: i };
+  take(i);
+  if (quote && !opts.relax) throw new WordError(`unbalanced quoting (missing closing ${quote})`);
+  return { word: parts.join(""), next: i };
 }
 
 /** Splits s into words with extractFirstWord(). */

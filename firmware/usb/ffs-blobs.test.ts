@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseFunctionSpec, SpecError, validateFunctionSpec } from "./descriptor-spec.ts";
 import { compileFunction, decodeFunction, decodeStrings } from "./ffs-blobs.ts";
+import { errorText } from "../core/errors.ts";
 
 const LOOPBACK = `
 [function]
@@ -84,9 +85,21 @@ properties = [{ name = "DeviceInterfaceGUIDs", type = "multi-sz", value = ["{3c8
     const again = compileFunction(validateFunctionSpec(doc, "decoded"));
     expect(hex(again.descriptors)).toBe(hex(c.descriptors));
     expect(hex(again.strings)).toBe(hex(c.strings));
-    expect(decodeStrings(c.strings)).toEqual({ languages: [0x0409, 0x0407], strings: { 0x0409: ["combo", "keyboard", "bulk"], 0x0407: ["combo", "Tastatur", "bulk"] } });
+    expect(decodeStrings(c.strings)).toEqual({
+      languages: [0x0409, 0x0407],
+      strings: { 0x0409: ["combo", "keyboard", "bulk"], 0x0407: ["combo", "Tastatur", "bulk"] },
+    });
     expect((doc.interfaces as { class_descriptors?: unknown }[])[0]!.class_descriptors).toEqual([{ type: 0x21, data: "11 01 00 01 22 3f 00" }]);
-    expect(doc.ms_os).toEqual([{ interface: 1, compatible_id: "WINUSB", properties: [{ name: "DeviceInterfaceGUIDs", type: "multi-sz", value: ["{3c8fbd0d-4d8f-4b6b-9e43-5a7f0a5c7c11}"] }, { name: "Power", type: "dword-le", value: 7 }] }]);
+    expect(doc.ms_os).toEqual([
+      {
+        interface: 1,
+        compatible_id: "WINUSB",
+        properties: [
+          { name: "DeviceInterfaceGUIDs", type: "multi-sz", value: ["{3c8fbd0d-4d8f-4b6b-9e43-5a7f0a5c7c11}"] },
+          { name: "Power", type: "dword-le", value: 7 },
+        ],
+      },
+    ]);
     // SuperSpeed bulk endpoints carry a companion with the burst.
     expect(hex(c.descriptors)).toContain("07 05 02 02 00 04 00 06 30 04 00 00 00");
   });
@@ -128,7 +141,7 @@ number = 5
       throw new Error("should fail");
     } catch (e) {
       expect(e).toBeInstanceOf(SpecError);
-      const m = (e as Error).message;
+      const m = errorText(e);
       for (const frag of [
         "bad.usb.toml: invalid USB function description:",
         "function.speeds: must be a non-empty list of full, high, super",
@@ -140,14 +153,20 @@ number = 5
         "control endpoints other than ep0 are not supported by FunctionFS",
         "interfaces[0].class_descriptors[0]: descriptor type 0x24 after a class 0xff interface: FunctionFS (Linux 6.1) accepts only HID",
         "interface numbers must be 0, 1, ... in order; found 5 where 1 was expected",
-      ]) expect(m).toContain(frag);
+      ])
+        expect(m).toContain(frag);
     }
   });
 
   test("duplicate endpoints, too many endpoints, bad HID lengths", () => {
-    const eps = Array.from({ length: 16 }, (_, i) => `[[interfaces.endpoints]]\nnumber = ${(i % 15) + 1}\ndirection = "${i < 15 ? "in" : "in"}"\ntype = "bulk"\n`).join("");
+    const eps = Array.from(
+      { length: 16 },
+      (_, i) => `[[interfaces.endpoints]]\nnumber = ${(i % 15) + 1}\ndirection = "${i < 15 ? "in" : "in"}"\ntype = "bulk"\n`,
+    ).join("");
     expect(() => parseFunctionSpec(`[[interfaces]]\n${eps}`, "d.toml")).toThrow(/endpoint 0x81 is already used by interfaces\[0\]\.endpoints\[0\]/);
-    expect(() => parseFunctionSpec(`[[interfaces]]\nclass = "hid"\n[[interfaces.class_descriptors]]\ntype = 0x21\ndata = "11 01"\n`, "h.toml")).toThrow(/a HID descriptor is 9 bytes long/);
+    expect(() => parseFunctionSpec(`[[interfaces]]\nclass = "hid"\n[[interfaces.class_descriptors]]\ntype = 0x21\ndata = "11 01"\n`, "h.toml")).toThrow(
+      /a HID descriptor is 9 bytes long/,
+    );
   });
 
   test("corrupt blobs are clear errors", () => {

@@ -17,7 +17,16 @@ import { SPEEDS } from "./descriptor-spec.ts";
 
 export const FUNCTIONFS_DESCRIPTORS_MAGIC_V2 = 3;
 export const FUNCTIONFS_STRINGS_MAGIC = 2;
-export const FLAGS = { HAS_FS_DESC: 1, HAS_HS_DESC: 2, HAS_SS_DESC: 4, HAS_MS_OS_DESC: 8, VIRTUAL_ADDR: 16, EVENTFD: 32, ALL_CTRL_RECIP: 64, CONFIG0_SETUP: 128 } as const;
+export const FLAGS = {
+  HAS_FS_DESC: 1,
+  HAS_HS_DESC: 2,
+  HAS_SS_DESC: 4,
+  HAS_MS_OS_DESC: 8,
+  VIRTUAL_ADDR: 16,
+  EVENTFD: 32,
+  ALL_CTRL_RECIP: 64,
+  CONFIG0_SETUP: 128,
+} as const;
 const SPEED_FLAG: Record<Speed, number> = { full: FLAGS.HAS_FS_DESC, high: FLAGS.HAS_HS_DESC, super: FLAGS.HAS_SS_DESC };
 const EP_TYPE_BITS = { isochronous: 1, bulk: 2, interrupt: 3 } as const;
 
@@ -290,7 +299,11 @@ export function decodeFunction(desc: Uint8Array, strings?: Uint8Array): Record<s
   const name = (idx: number) => (idx && str && firstLang !== undefined ? str.strings[firstLang]![idx - 1] : undefined);
   type RawEp = Record<string, number>;
   type Itf = InterfaceSpec & { rawEndpoints: RawEp[] };
-  const perSpeed: Record<Speed, { interfaces: Itf[]; assocs: AssociationSpec[] }> = { full: { interfaces: [], assocs: [] }, high: { interfaces: [], assocs: [] }, super: { interfaces: [], assocs: [] } };
+  const perSpeed: Record<Speed, { interfaces: Itf[]; assocs: AssociationSpec[] }> = {
+    full: { interfaces: [], assocs: [] },
+    high: { interfaces: [], assocs: [] },
+    super: { interfaces: [], assocs: [] },
+  };
   speeds.forEach((s, si) => {
     let cur: Itf | null = null;
     let lastEp: RawEp | null = null;
@@ -300,7 +313,17 @@ export function decodeFunction(desc: Uint8Array, strings?: Uint8Array): Record<s
       if (len < 2) throw new BlobError(`descriptor ${n} of the ${s}-speed list has bLength ${len}`);
       const body = r.bytes(len - 2, `descriptor ${n} of the ${s}-speed list`);
       if (type === 0x04) {
-        cur = { number: body[0]!, alternate: body[1]!, class: body[3]!, subclass: body[4]!, protocol: body[5]!, name: name(body[6]!), classDescriptors: [], endpoints: [], rawEndpoints: [] };
+        cur = {
+          number: body[0]!,
+          alternate: body[1]!,
+          class: body[3]!,
+          subclass: body[4]!,
+          protocol: body[5]!,
+          name: name(body[6]!),
+          classDescriptors: [],
+          endpoints: [],
+          rawEndpoints: [],
+        };
         perSpeed[s].interfaces.push(cur);
       } else if (type === 0x0b) {
         perSpeed[s].assocs.push({ firstInterface: body[0]!, count: body[1]!, class: body[2]!, subclass: body[3]!, protocol: body[4]!, name: name(body[5]!) });
@@ -387,7 +410,9 @@ export function decodeFunction(desc: Uint8Array, strings?: Uint8Array): Record<s
         const pname = Buffer.from(r.bytes(nl, "property name")).toString("utf16le").replace(/\0$/, "");
         const dl = r.u32("dwPropertyDataLength");
         const data = r.bytes(dl, "property data");
-        const tname = Object.entries({ sz: 1, "expand-sz": 2, binary: 3, "dword-le": 4, "dword-be": 5, link: 6, "multi-sz": 7 }).find(([, v]) => v === ptype)?.[0] ?? String(ptype);
+        const tname =
+          Object.entries({ sz: 1, "expand-sz": 2, binary: 3, "dword-le": 4, "dword-be": 5, link: 6, "multi-sz": 7 }).find(([, v]) => v === ptype)?.[0] ??
+          String(ptype);
         let value: unknown;
         if (ptype === 1 || ptype === 2 || ptype === 6) value = Buffer.from(data).toString("utf16le").replace(/\0$/, "");
         else if (ptype === 7) value = Buffer.from(data).toString("utf16le").split("\0").filter(Boolean);
@@ -411,7 +436,15 @@ export function decodeFunction(desc: Uint8Array, strings?: Uint8Array): Record<s
     },
     interfaces,
   };
-  if (ref.assocs.length) doc.associations = ref.assocs.map((a) => ({ first_interface: a.firstInterface, count: a.count, class: a.class, subclass: a.subclass, protocol: a.protocol, ...(a.name ? { name: a.name } : {}) }));
+  if (ref.assocs.length)
+    doc.associations = ref.assocs.map((a) => ({
+      first_interface: a.firstInterface,
+      count: a.count,
+      class: a.class,
+      subclass: a.subclass,
+      protocol: a.protocol,
+      ...(a.name ? { name: a.name } : {}),
+    }));
   if (str && str.languages.length) {
     const first = str.languages[0]!;
     const translations: Record<string, Record<string, string>> = {};

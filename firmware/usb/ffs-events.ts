@@ -28,8 +28,17 @@ export interface ControlRequest {
 export type FfsEvent = { type: Exclude<FfsEventType, "setup"> } | { type: "setup"; request: ControlRequest };
 
 const STANDARD: Record<number, string> = {
-  0: "GET_STATUS", 1: "CLEAR_FEATURE", 3: "SET_FEATURE", 5: "SET_ADDRESS", 6: "GET_DESCRIPTOR", 7: "SET_DESCRIPTOR",
-  8: "GET_CONFIGURATION", 9: "SET_CONFIGURATION", 10: "GET_INTERFACE", 11: "SET_INTERFACE", 12: "SYNCH_FRAME",
+  0: "GET_STATUS",
+  1: "CLEAR_FEATURE",
+  3: "SET_FEATURE",
+  5: "SET_ADDRESS",
+  6: "GET_DESCRIPTOR",
+  7: "SET_DESCRIPTOR",
+  8: "GET_CONFIGURATION",
+  9: "SET_CONFIGURATION",
+  10: "GET_INTERFACE",
+  11: "SET_INTERFACE",
+  12: "SYNCH_FRAME",
 };
 
 export function parseControlRequest(b: Uint8Array, offset = 0): ControlRequest {
@@ -52,7 +61,15 @@ export function parseControlRequest(b: Uint8Array, offset = 0): ControlRequest {
 }
 
 /** Encodes a control request (for tests and for host-side clients). */
-export function encodeControlRequest(r: { direction: Direction; type: RequestType; recipient: Recipient; bRequest: number; wValue?: number; wIndex?: number; wLength?: number }): Uint8Array {
+export function encodeControlRequest(r: {
+  direction: Direction;
+  type: RequestType;
+  recipient: Recipient;
+  bRequest: number;
+  wValue?: number;
+  wIndex?: number;
+  wLength?: number;
+}): Uint8Array {
   const out = new Uint8Array(8);
   const dv = new DataView(out.buffer);
   const t = { standard: 0, class: 1, vendor: 2, reserved: 3 }[r.type];
@@ -84,12 +101,19 @@ export type FunctionState = "unbound" | "bound" | "enabled" | "suspended";
 
 export function nextState(s: FunctionState, e: FfsEventType): FunctionState {
   switch (e) {
-    case "bind": return s === "unbound" ? "bound" : s;
-    case "unbind": return "unbound";
-    case "enable": return "enabled";
-    case "disable": return s === "unbound" ? s : "bound";
-    case "suspend": return s === "enabled" ? "suspended" : s;
-    case "resume": return s === "suspended" ? "enabled" : s;
-    case "setup": return s;
+    case "bind":
+      return s === "unbound" ? "bound" : s;
+    case "unbind":
+      return "unbound";
+    case "enable":
+      return "enabled";
+    case "disable":
+      return s === "unbound" ? s : "bound";
+    case "suspend":
+      return s === "enabled" ? "suspended" : s;
+    case "resume":
+      return s === "suspended" ? "enabled" : s;
+    case "setup":
+      return s;
   }
 }

@@ -9,6 +9,7 @@
  * anything is written to ep0, so a malformed description leaves the function untouched.
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { errorText } from "../core/errors.ts";
 import * as n from "../native.ts";
 import { O_DIRECTORY, O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR, S_IFMT, S_IFREG } from "../sys/constants.ts";
 import { parseFunctionSpec } from "./descriptor-spec.ts";
@@ -30,24 +31,6 @@ export class UsbFunctionError extends Error {
 
 const isSpec = (p: string) => /\.(toml|json)$/.test(p);
 
-/** FunctionFS mounts whose descriptors this daemon wrote (the gadget binds the UDC after all). */
-const readyMounts = new Set<string>();
-const readyListeners = new Set<(path: string, ready: boolean) => void>();
-export function markFunctionReady(path: string, ready: boolean): void {
-  if (ready === readyMounts.has(path)) return;
-  if (ready) readyMounts.add(path);
-  else readyMounts.delete(path);
-  for (const l of readyListeners) l(path, ready);
-}
-/** Calls fn whenever a FunctionFS mount gets or loses its descriptors; returns the unsubscriber. */
-export function onFunctionReadyChange(fn: (path: string, ready: boolean) => void): () => void {
-  readyListeners.add(fn);
-  return () => readyListeners.delete(fn);
-}
-export function functionReady(path: string): boolean {
-  return readyMounts.has(path);
-}
-
 /** Loads (and validates) the blobs a service names; throws with the file in the message. */
 export function loadUsbBlobs(descriptors: string | undefined, strings: string | undefined, service: string): UsbBlobs {
   if (!descriptors) throw new UsbFunctionError(`${service} has no USBFunctionDescriptors=; FunctionFS needs descriptors and strings`);
@@ -67,7 +50,7 @@ export function loadUsbBlobs(descriptors: string | undefined, strings: string | 
   try {
     decodeFunction(d);
   } catch (e) {
-    throw new UsbFunctionError(`${descriptors}: not valid FunctionFS descriptors: ${(e as Error).message}`);
+    throw new UsbFunctionError(`${descriptors}: not valid FunctionFS descriptors: ${errorText(e)}`);
   }
   checkStrings(s, strings);
   return { descriptors: d, strings: s, source: `${descriptors} + ${strings}` };
@@ -77,7 +60,7 @@ function checkStrings(s: Uint8Array, file: string): void {
   try {
     decodeStrings(s);
   } catch (e) {
-    throw new UsbFunctionError(`${file}: not valid FunctionFS strings: ${(e as Error).message}`);
+    throw new UsbFunctionError(`${file}: not valid FunctionFS strings: ${errorText(e)}`);
   }
 }
 
@@ -101,13 +84,16 @@ export function openUsbFunction(path: string, blobs: UsbBlobs): { ep0: number; e
     const ep0 = openEpFile(dirfd, "ep0");
     try {
       // Each blob must reach the kernel in one write().
-      for (const [what, blob] of [["descriptors", blobs.descriptors], ["strings", blobs.strings]] as const) {
+      for (const [what, blob] of [
+        ["descriptors", blobs.descriptors],
+        ["strings", blobs.strings],
+      ] as const) {
         const w = n.write(ep0, blob);
         if (w !== blob.length) throw new UsbFunctionError(`writing ${what} to ${path}/ep0: ${w === null ? "EAGAIN" : `${w} of ${blob.length} bytes`}`);
       }
     } catch (e) {
       n.close(ep0);
-      throw new UsbFunctionError(`Failed to write to USB FunctionFS ep0 in ${path} (${blobs.source}): ${(e as Error).message}`);
+      throw new UsbFunctionError(`Failed to write to USB FunctionFS ep0 in ${path} (${blobs.source}): ${errorText(e)}`);
     }
     // The kernel created the endpoint files when it accepted the strings.
     const names = strcmpSort(readdirSync(path).filter((f) => f !== "ep0" && !f.startsWith(".")));
@@ -117,7 +103,7 @@ export function openUsbFunction(path: string, blobs: UsbBlobs): { ep0: number; e
     } catch (e) {
       for (const fd of endpoints) n.close(fd);
       n.close(ep0);
-      throw new UsbFunctionError(`Failed to dispatch USB FunctionFS eps in ${path}: ${(e as Error).message}`);
+      throw new UsbFunctionError(`Failed to dispatch USB FunctionFS eps in ${path}: ${errorText(e)}`);
     }
     return { ep0, endpoints, endpointNames: names };
   } finally {

@@ -24,7 +24,25 @@
  *
  * Every problem is reported with its key ("functions[1].instance: ..."), all at once.
  */
-import { parseConfigText } from "../lib/config-text.ts";
+import { readDescription, validateDescription } from "../lib/config-text.ts";
+import {
+  anything,
+  custom,
+  dflt,
+  int,
+  isTable,
+  list,
+  obj,
+  oneOf,
+  opt,
+  record,
+  refine,
+  req,
+  show,
+  str,
+  validate,
+  type Schema,
+} from "../lib/description-schema.ts";
 
 export interface GadgetFunction {
   kind: string;
@@ -64,162 +82,166 @@ export interface GadgetConfig {
   bindTimeoutMs: number;
 }
 
-export class GadgetConfigError extends Error {
-  constructor(
-    readonly source: string,
-    readonly problems: string[],
-  ) {
-    super(`${source}: invalid gadget configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-    this.name = "GadgetConfigError";
-  }
-}
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+/** What the error message calls these files. */
+export const GADGET_KIND = "gadget configuration";
 
 /** Kernel functions (usb_f_*) whose instances can be created in configfs. */
-export const KERNEL_FUNCTIONS = ["acm", "ecm", "eem", "ncm", "rndis", "subset", "gser", "obex", "mass_storage", "hid", "midi", "uac1", "uac2", "uvc", "printer", "loopback", "sourcesink", "tcm"];
+export const KERNEL_FUNCTIONS = [
+  "acm",
+  "ecm",
+  "eem",
+  "ncm",
+  "rndis",
+  "subset",
+  "gser",
+  "obex",
+  "mass_storage",
+  "hid",
+  "midi",
+  "uac1",
+  "uac2",
+  "uvc",
+  "printer",
+  "loopback",
+  "sourcesink",
+  "tcm",
+];
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const LANG = /^0x[0-9a-fA-F]{1,4}$/;
 
-export function validateGadgetConfig(doc: unknown, source: string, prefix = ""): GadgetConfig {
-  const problems: string[] = [];
-  const at = (k: string) => (prefix ? `${prefix}.${k}` : k);
-  const bad = (k: string, m: string) => problems.push(`${at(k)}: ${m}`);
-  if (!isObj(doc)) throw new GadgetConfigError(source, [`${prefix || "gadget"}: must be a table`]);
-  const known = ["name", "udc", "vendor_id", "product_id", "device_version", "usb_version", "device_class", "device_subclass", "device_protocol", "max_packet_size0", "strings", "functions", "configs", "bind_timeout"];
-  for (const k of Object.keys(doc)) if (!known.includes(k)) bad(k, "unknown setting");
+const name = str({ pattern: NAME, hint: "letters, digits, '_', '-'" });
+const hex16 = int(0, 0xffff, { hex: true });
+const hex8 = int(0, 0xff, { hex: true });
+const packetSize0 = refine(int(0, 512), (n, w, path) => ([8, 16, 32, 64, 512].includes(n) ? n : (w.add(path, "must be 8, 16, 32, 64 or 512"), undefined)));
+const oneLine = refine(str({ empty: true }), (s, w, path) =>
+  s.length <= 126 && !s.includes("\n") ? s : (w.add(path, "must be a one-line string of at most 126 characters"), undefined),
+);
+const stringTable = refine(obj({ manufacturer: opt(oneLine), product: opt(oneLine), serialnumber: opt(oneLine) }), (t) => {
+  const out: GadgetConfig["strings"][string] = {};
+  for (const k of ["manufacturer", "product", "serialnumber"] as const) if (t[k] !== undefined) out[k] = t[k];
+  return out;
+});
+const attrValue = custom(
+  "a string, number or boolean",
+  (v, w, path) => {
+    if (typeof v === "boolean") return v ? "1" : "0";
+    if (typeof v === "string" || typeof v === "number") return String(v);
+    return (w.add(path, `must be a string, number or boolean, not ${show(v)}`), undefined);
+  },
+  () => "",
+);
 
-  const str = (o: Obj, k: string, path: string, dflt?: string, re?: RegExp, hint?: string): string => {
-    const v = o[k];
-    if (v === undefined && dflt !== undefined) return dflt;
-    if (typeof v !== "string" || v === "") {
-      bad(path, v === undefined ? "missing (a string)" : `must be a non-empty string, not ${JSON.stringify(v)}`);
-      return dflt ?? "";
+interface Placed<T> {
+  at: string;
+  v: T;
+}
+
+const gadgetFunction = refine(
+  obj({
+    kind: req(oneOf(["ffs", ...KERNEL_FUNCTIONS], { what: `a gadget function (ffs, ${KERNEL_FUNCTIONS.join(", ")})` })),
+    instance: req(name),
+    mount: opt(str()),
+    attrs: opt(record(attrValue, { pattern: /^[a-z_][a-z0-9_.]*$/, message: "not an attribute name" })),
+  }),
+  (f, w, at): Placed<GadgetFunction> => {
+    const fn: GadgetFunction = { kind: f.kind, instance: f.instance, id: `${f.kind}.${f.instance}`, attrs: {} };
+    if (w.failed(`${at}.kind`)) return { at, v: fn };
+    if (f.kind === "ffs") {
+      fn.mount = f.mount ?? `/dev/usb-ffs/${f.instance}`;
+      if (!fn.mount.startsWith("/") || fn.mount.split("/").includes("..")) w.add(`${at}.mount`, "must be an absolute path without ..");
+      if (f.attrs !== undefined) w.add(`${at}.attrs`, "FunctionFS functions take no attributes; their descriptors come from the service");
+    } else {
+      if (f.mount !== undefined) w.add(`${at}.mount`, 'only FunctionFS (kind = "ffs") functions are mounted');
+      fn.attrs = f.attrs ?? {};
     }
-    if (re && !re.test(v)) bad(path, `"${v}" is not valid${hint ? ` (${hint})` : ""}`);
-    return v;
-  };
-  const int = (o: Obj, k: string, path: string, dflt: number | undefined, max: number): number => {
-    const v = o[k];
-    if (v === undefined && dflt !== undefined) return dflt;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) {
-      bad(path, `${v === undefined ? "missing" : `${JSON.stringify(v)} is not valid`}: an integer in 0..0x${max.toString(16)}`);
-      return dflt ?? 0;
-    }
-    return v;
-  };
+    return { at, v: fn };
+  },
+);
 
-  const cfg: GadgetConfig = {
-    source,
-    name: str(doc, "name", "name", "bunit", NAME, "letters, digits, '_', '-'"),
-    udc: str(doc, "udc", "udc", "auto", /^[\w.:-]+$/, "\"auto\" or a name from /sys/class/udc"),
-    device: {
-      idVendor: int(doc, "vendor_id", "vendor_id", undefined, 0xffff),
-      idProduct: int(doc, "product_id", "product_id", undefined, 0xffff),
-      bcdDevice: int(doc, "device_version", "device_version", 0x0100, 0xffff),
-      bcdUSB: int(doc, "usb_version", "usb_version", 0x0200, 0xffff),
-      bDeviceClass: int(doc, "device_class", "device_class", 0, 0xff),
-      bDeviceSubClass: int(doc, "device_subclass", "device_subclass", 0, 0xff),
-      bDeviceProtocol: int(doc, "device_protocol", "device_protocol", 0, 0xff),
-      bMaxPacketSize0: int(doc, "max_packet_size0", "max_packet_size0", 64, 512),
-    },
-    strings: {},
-    functions: [],
-    configs: [],
-    bindTimeoutMs: int(doc, "bind_timeout", "bind_timeout", 30, 3600) * 1000,
-  };
-  if (![8, 16, 32, 64, 512].includes(cfg.device.bMaxPacketSize0)) bad("max_packet_size0", "must be 8, 16, 32, 64 or 512");
+const configuration = refine(
+  obj({
+    label: opt(str()),
+    max_power: dflt(int(0, 900), 250),
+    attributes: dflt(hex8, 0x80),
+    functions: opt(list(anything, { nonEmpty: "must list at least one function (kind.instance)" })),
+  }),
+  (c, w, at) => {
+    if ((c.attributes & 0x80) === 0 || (c.attributes & 0x1f) !== 0)
+      w.add(`${at}.attributes`, "bit 7 must be set and bits 0..4 clear (0x80, 0xc0 self-powered, 0xa0 remote wakeup)");
+    return { at, v: c };
+  },
+);
 
-  if (doc.strings !== undefined) {
-    if (!isObj(doc.strings)) bad("strings", "must be a table of languages (\"0x409\" = { manufacturer = ..., product = ..., serialnumber = ... })");
-    else
-      for (const [lang, t] of Object.entries(doc.strings)) {
-        if (!LANG.test(lang)) bad(`strings.${lang}`, "a language is a 16-bit LANGID in hex, such as 0x409");
-        if (!isObj(t)) {
-          bad(`strings.${lang}`, "must be a table");
-          continue;
-        }
-        const e: GadgetConfig["strings"][string] = {};
-        for (const [k, v] of Object.entries(t)) {
-          if (k !== "manufacturer" && k !== "product" && k !== "serialnumber") bad(`strings.${lang}.${k}`, "unknown string (manufacturer, product, serialnumber)");
-          else if (typeof v !== "string" || v.length > 126 || v.includes("\n")) bad(`strings.${lang}.${k}`, "must be a one-line string of at most 126 characters");
-          else e[k] = v;
-        }
-        cfg.strings[`0x${lang.slice(2).toLowerCase().padStart(4, "0")}`] = e;
-      }
-  }
+const FUNCTIONS_NEEDED = "must list at least one function ([[functions]] with kind and instance)";
 
-  const fns = doc.functions;
-  if (!Array.isArray(fns) || fns.length === 0) bad("functions", "must list at least one function ([[functions]] with kind and instance)");
-  else
-    fns.forEach((f, i) => {
-      const p = `functions[${i}]`;
-      if (!isObj(f)) return bad(p, "must be a table");
-      for (const k of Object.keys(f)) if (!["kind", "instance", "mount", "attrs"].includes(k)) bad(`${p}.${k}`, "unknown setting");
-      const kind = str(f, "kind", `${p}.kind`);
-      if (kind && kind !== "ffs" && !KERNEL_FUNCTIONS.includes(kind)) bad(`${p}.kind`, `"${kind}" is not a gadget function (ffs, ${KERNEL_FUNCTIONS.join(", ")})`);
-      const instance = str(f, "instance", `${p}.instance`, undefined, NAME, "letters, digits, '_', '-'");
-      const fn: GadgetFunction = { kind, instance, id: `${kind}.${instance}`, attrs: {} };
-      if (kind === "ffs") {
-        fn.mount = str(f, "mount", `${p}.mount`, `/dev/usb-ffs/${instance}`);
-        if (!fn.mount.startsWith("/") || fn.mount.split("/").includes("..")) bad(`${p}.mount`, "must be an absolute path without ..");
-        if (f.attrs !== undefined) bad(`${p}.attrs`, "FunctionFS functions take no attributes; their descriptors come from the service");
-      } else {
-        if (f.mount !== undefined) bad(`${p}.mount`, "only FunctionFS (kind = \"ffs\") functions are mounted");
-        if (f.attrs !== undefined) {
-          if (!isObj(f.attrs)) bad(`${p}.attrs`, "must be a table of attribute = value");
-          else
-            for (const [k, v] of Object.entries(f.attrs)) {
-              if (!/^[a-z_][a-z0-9_.]*$/.test(k)) bad(`${p}.attrs.${k}`, "not an attribute name");
-              else if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") bad(`${p}.attrs.${k}`, "must be a string, number or boolean");
-              else fn.attrs[k] = typeof v === "boolean" ? (v ? "1" : "0") : String(v);
-            }
-        }
-      }
-      if (cfg.functions.some((g) => g.id === fn.id)) bad(`${p}`, `${fn.id} is listed twice`);
-      if (fn.mount && cfg.functions.some((g) => g.mount === fn.mount)) bad(`${p}.mount`, `${fn.mount} is used by another function`);
+/** The gadget description's schema; `source` is kept in the result. */
+export function gadgetSchema(source: string): Schema<GadgetConfig> {
+  const fields = obj({
+    name: dflt(name, "bunit"),
+    udc: dflt(str({ pattern: /^[\w.:-]+$/, hint: '"auto" or a name from /sys/class/udc' }), "auto"),
+    vendor_id: req(hex16),
+    product_id: req(hex16),
+    device_version: dflt(hex16, 0x0100),
+    usb_version: dflt(hex16, 0x0200),
+    device_class: dflt(hex8, 0),
+    device_subclass: dflt(hex8, 0),
+    device_protocol: dflt(hex8, 0),
+    max_packet_size0: dflt(packetSize0, 64),
+    strings: dflt(record(stringTable, { pattern: LANG, message: "a language is a 16-bit LANGID in hex, such as 0x409" }), {}),
+    functions: req(list(gadgetFunction, { nonEmpty: FUNCTIONS_NEEDED }), FUNCTIONS_NEEDED),
+    configs: opt(list(configuration, { nonEmpty: "must list at least one configuration ([[configs]])" })),
+    bind_timeout: dflt(int(0, 3600), 30),
+  });
+  return refine(fields, (g, w, at) => {
+    const cfg: GadgetConfig = {
+      source,
+      name: g.name,
+      udc: g.udc,
+      device: {
+        idVendor: g.vendor_id,
+        idProduct: g.product_id,
+        bcdDevice: g.device_version,
+        bcdUSB: g.usb_version,
+        bDeviceClass: g.device_class,
+        bDeviceSubClass: g.device_subclass,
+        bDeviceProtocol: g.device_protocol,
+        bMaxPacketSize0: g.max_packet_size0,
+      },
+      strings: {},
+      functions: [],
+      configs: [],
+      bindTimeoutMs: g.bind_timeout * 1000,
+    };
+    for (const [lang, e] of Object.entries(g.strings)) cfg.strings[`0x${lang.slice(2).toLowerCase().padStart(4, "0")}`] = e;
+    for (const { at: p, v: fn } of g.functions) {
+      if (cfg.functions.some((f) => f.id === fn.id)) w.add(p, `${fn.id} is listed twice`);
+      if (fn.mount && cfg.functions.some((f) => f.mount === fn.mount)) w.add(`${p}.mount`, `${fn.mount} is used by another function`);
       cfg.functions.push(fn);
-    });
-
-  const confs = doc.configs ?? [{}];
-  if (!Array.isArray(confs) || confs.length === 0) bad("configs", "must list at least one configuration ([[configs]])");
-  else
-    confs.forEach((c, i) => {
-      const p = `configs[${i}]`;
-      if (!isObj(c)) return bad(p, "must be a table");
-      for (const k of Object.keys(c)) if (!["label", "max_power", "attributes", "functions"].includes(k)) bad(`${p}.${k}`, "unknown setting");
-      const conf: GadgetConfiguration = {
-        label: str(c, "label", `${p}.label`, cfg.name),
-        maxPower: int(c, "max_power", `${p}.max_power`, 250, 900),
-        attributes: int(c, "attributes", `${p}.attributes`, 0x80, 0xff),
-        functions: [],
-      };
-      if ((conf.attributes & 0x80) === 0 || (conf.attributes & 0x1f) !== 0) bad(`${p}.attributes`, "bit 7 must be set and bits 0..4 clear (0x80, 0xc0 self-powered, 0xa0 remote wakeup)");
-      if (c.functions === undefined) conf.functions = cfg.functions.map((f) => f.id);
-      else if (!Array.isArray(c.functions) || c.functions.length === 0) bad(`${p}.functions`, "must list at least one function (kind.instance)");
-      else
-        c.functions.forEach((id, j) => {
-          if (typeof id !== "string" || !cfg.functions.some((f) => f.id === id)) bad(`${p}.functions[${j}]`, `${JSON.stringify(id)} is not one of the functions (${cfg.functions.map((f) => f.id).join(", ")})`);
-          else if (conf.functions.includes(id)) bad(`${p}.functions[${j}]`, `${id} is listed twice`);
-          else conf.functions.push(id);
-        });
-      cfg.configs.push(conf);
-    });
-
-  if (problems.length) throw new GadgetConfigError(source, problems);
-  return cfg;
+    }
+    const ids = cfg.functions.map((f) => f.id);
+    // Without [[configs]], one configuration carries every function.
+    const confs = g.configs ?? (g.functions.length ? [configuration.read({}, w, `${at ? `${at}.` : ""}configs[0]`)!] : []);
+    for (const { at: p, v: c } of confs) {
+      const functions: string[] = [];
+      (c.functions ?? ids).forEach((id, j) => {
+        if (typeof id !== "string" || !ids.includes(id)) w.add(`${p}.functions[${j}]`, `${show(id)} is not one of the functions (${ids.join(", ")})`);
+        else if (functions.includes(id)) w.add(`${p}.functions[${j}]`, `${id} is listed twice`);
+        else functions.push(id);
+      });
+      cfg.configs.push({ label: c.label ?? cfg.name, maxPower: c.max_power, attributes: c.attributes, functions });
+    }
+    return cfg;
+  });
+}
+/** Validates a parsed description; `prefix` is its key in a larger file ("gadget" in a board config). */
+export function validateGadgetConfig(doc: unknown, source: string, prefix = ""): GadgetConfig {
+  return validate(gadgetSchema(source), doc, { source, kind: GADGET_KIND, at: prefix });
 }
 
 /** Reads a gadget description file (.toml or .json, or a board config with a [gadget] table). */
 export function parseGadgetFile(text: string, file: string): GadgetConfig {
-  let doc: unknown;
-  try {
-    doc = parseConfigText(text, file);
-  } catch (e) {
-    throw new GadgetConfigError(file, [(e as Error).message]);
-  }
+  const d = readDescription(text, file, GADGET_KIND);
   // A board configuration: its [gadget] table.
-  if (isObj(doc) && isObj(doc.gadget) && "kernel" in doc) return validateGadgetConfig(doc.gadget, file, "gadget");
-  return validateGadgetConfig(doc, file);
+  if (isTable(d.doc) && isTable(d.doc.gadget) && "kernel" in d.doc) return validateDescription(d, gadgetSchema(file), { path: "gadget", value: d.doc.gadget });
+  return validateDescription(d, gadgetSchema(file));
 }

@@ -18,6 +18,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock, Timer } from "../core/clock.ts";
+import { errorText } from "../core/errors.ts";
 import type { GadgetConfig } from "./gadget-config.ts";
 
 export interface GadgetIo {
@@ -114,7 +115,7 @@ export class Gadget {
         for (const id of c.functions) symlinkSync(join(this.dir, "functions", id), join(cd, id));
       });
     } catch (e) {
-      const msg = `gadget ${cfg.name}: composing in ${this.dir} failed: ${(e as Error).message}`;
+      const msg = `gadget ${cfg.name}: composing in ${this.dir} failed: ${errorText(e)}`;
       try {
         this.teardown();
       } catch {}
@@ -123,22 +124,30 @@ export class Gadget {
     }
     this.state = "composed";
     const ffs = cfg.functions.filter((f) => f.mount).map((f) => `${f.id} at ${f.mount}`);
-    io.log.info(`gadget ${cfg.name}: composed (${hex4(cfg.device.idVendor)}:${hex4(cfg.device.idProduct)}, ${cfg.functions.length} functions${ffs.length ? `; FunctionFS ${ffs.join(", ")}` : ""})`);
+    io.log.info(
+      `gadget ${cfg.name}: composed (${hex4(cfg.device.idVendor)}:${hex4(cfg.device.idProduct)}, ${cfg.functions.length} functions${ffs.length ? `; FunctionFS ${ffs.join(", ")}` : ""})`,
+    );
   }
 
   private attr(dir: string, name: string, value: string): void {
     try {
       writeFileSync(join(dir, name), value + "\n");
     } catch (e) {
-      throw new GadgetError(`${join(dir, name)} = ${JSON.stringify(value)}: ${(e as Error).message}`);
+      throw new GadgetError(`${join(dir, name)} = ${JSON.stringify(value)}: ${errorText(e)}`);
     }
   }
 
   /** What still keeps the gadget from binding, or [] when it can bind now. */
   missing(): string[] {
     const out: string[] = [];
-    for (const f of this.cfg.functions) if (f.mount && !this.io.functionReady(f.mount)) out.push(`${f.id} has no descriptors yet (no ListenUSBFunction=${f.mount} socket has written them)`);
-    if (!this.pickUdc()) out.push(this.cfg.udc === "auto" ? `no USB Device Controller in ${this.io.udcClass} (load the board's UDC driver: dwc2, dummy_hcd, ...)` : `UDC ${this.cfg.udc} does not exist in ${this.io.udcClass}`);
+    for (const f of this.cfg.functions)
+      if (f.mount && !this.io.functionReady(f.mount)) out.push(`${f.id} has no descriptors yet (no ListenUSBFunction=${f.mount} socket has written them)`);
+    if (!this.pickUdc())
+      out.push(
+        this.cfg.udc === "auto"
+          ? `no USB Device Controller in ${this.io.udcClass} (load the board's UDC driver: dwc2, dummy_hcd, ...)`
+          : `UDC ${this.cfg.udc} does not exist in ${this.io.udcClass}`,
+      );
     return out;
   }
 
@@ -190,7 +199,7 @@ export class Gadget {
             return resolve(udc);
           } catch (e) {
             // EBUSY (the UDC serves another gadget), ENODEV (a function changed meanwhile): retry.
-            lastError = `writing ${udc} to ${join(this.dir, "UDC")}: ${(e as Error).message}`;
+            lastError = `writing ${udc} to ${join(this.dir, "UDC")}: ${errorText(e)}`;
           }
         } else lastError = missing.join("; ");
         if (this.io.clock.now() >= deadline) {
@@ -219,7 +228,7 @@ export class Gadget {
       if (this.boundUdc()) return;
       if (this.state === "bound") this.io.log.info(`gadget ${this.cfg.name}: the kernel unbound it (a FunctionFS function closed); binding again when ready`);
       this.state = "composed";
-      this.bind().catch((e) => this.io.log.error((e as Error).message));
+      this.bind().catch((e) => this.io.log.error(errorText(e)));
     });
   }
 

@@ -20,9 +20,12 @@ describe("HID boot keyboard", () => {
   test("text becomes press/release pairs; unmapped characters are reported", () => {
     const { reports, skipped } = textToReports("aA é");
     expect(reports.map((r) => Array.from(r))).toEqual([
-      [0, 0, 4, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0],
-      [2, 0, 4, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0],
-      [0, 0, 0x2c, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0],
+      [0, 0, 4, 0, 0, 0, 0, 0],
+      [0, 0, 0, 0, 0, 0, 0, 0],
+      [2, 0, 4, 0, 0, 0, 0, 0],
+      [0, 0, 0, 0, 0, 0, 0, 0],
+      [0, 0, 0x2c, 0, 0, 0, 0, 0],
+      [0, 0, 0, 0, 0, 0, 0, 0],
     ]);
     expect(skipped).toEqual(["é"]);
   });
