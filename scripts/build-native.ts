@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * Builds native/ (libbunit.so and the bunit-exec helper) for one architecture.
+ * Builds native/ (libbunit.so: the system calls Bun lacks and the clone3 spawn) for one architecture.
  *
  *   bun scripts/build-native.ts [--arch x86_64|aarch64] [--out DIR] [--force]
  *
@@ -10,19 +10,18 @@
  * The result is cached: nothing is rebuilt while the outputs are newer than the sources.
  */
 import { $ } from "zx";
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { hostArch, nativeOutDir, repoRoot, type Arch } from "./lib/paths.ts";
 
 $.verbose = false;
 
-const SOURCES = ["native/bunit.c", "native/bunit-exec.c"];
+const SOURCES = ["native/bunit.c", "native/bunit-spawn.c"];
 
 export interface NativeBuild {
   arch: Arch;
   dir: string;
   lib: string;
-  execHelper: string;
   compiler: string;
 }
 
@@ -52,14 +51,15 @@ export async function buildNative(opts: { arch?: Arch; out?: string; force?: boo
   const arch = opts.arch ?? hostArch();
   const dir = opts.out ?? nativeOutDir(arch);
   const lib = join(dir, "libbunit.so");
-  const execHelper = join(dir, "bunit-exec");
   mkdirSync(dir, { recursive: true });
-  if (!opts.force && upToDate([lib, execHelper])) return { arch, dir, lib, execHelper, compiler: "cached" };
+  if (!opts.force && upToDate([lib])) return { arch, dir, lib, compiler: "cached" };
   const cc = await pickCompiler(arch);
   const flags = ["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-D_FORTIFY_SOURCE=2"];
-  await $`${cc} ${flags} -shared -fPIC -o ${lib} ${join(repoRoot, "native/bunit.c")} -lpthread -lrt`;
-  await $`${cc} ${flags} -o ${execHelper} ${join(repoRoot, "native/bunit-exec.c")}`;
-  return { arch, dir, lib, execHelper, compiler: cc.join(" ") };
+  // Built beside and renamed into place: processes that have the old library mapped keep it intact.
+  const tmp = `${lib}.tmp-${process.pid}`;
+  await $`${cc} ${flags} -shared -fPIC -o ${tmp} ${SOURCES.map((s) => join(repoRoot, s))} -lpthread -lrt`;
+  renameSync(tmp, lib);
+  return { arch, dir, lib, compiler: cc.join(" ") };
 }
 
 if (import.meta.main) {

@@ -14,8 +14,28 @@ $.verbose = false;
 /** Packages per purpose; the image build also needs the kernel tools of the board notes. */
 export const HOST_PACKAGES = {
   native: ["gcc", "libc6-dev", "make"],
-  tests: ["libsystemd-dev", "pkg-config", "busybox-static", "curl", "socat", "iproute2", "util-linux", "systemd"],
-  image: ["qemu-system-x86", "qemu-system-arm", "busybox-static", "kmod", "cpio", "xz-utils", "zstd", "dpkg-dev", "e2fsprogs", "dosfstools", "mtools", "fdisk", "device-tree-compiler", "file", "gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"],
+  // attr: getfattr, which the XAttr*= tests read attributes back with.
+  tests: ["libsystemd-dev", "pkg-config", "busybox-static", "curl", "socat", "iproute2", "util-linux", "systemd", "attr"],
+  image: [
+    "qemu-system-x86",
+    "qemu-system-arm",
+    "busybox-static",
+    "kmod",
+    "cpio",
+    "xz-utils",
+    "zstd",
+    "dpkg-dev",
+    "e2fsprogs",
+    "dosfstools",
+    "mtools",
+    "fdisk",
+    "device-tree-compiler",
+    "file",
+    "squashfs-tools",
+    "bmap-tools",
+    "gcc-aarch64-linux-gnu",
+    "libc6-dev-arm64-cross",
+  ],
 } as const;
 
 async function missing(pkgs: readonly string[]): Promise<string[]> {
@@ -44,8 +64,10 @@ if (import.meta.main) {
   const i = process.argv.indexOf("--for");
   const what = i >= 0 ? process.argv[i + 1] : "all";
   const pkgs =
-    what === "tests" ? [...HOST_PACKAGES.native, ...HOST_PACKAGES.tests]
-    : what === "image" ? [...HOST_PACKAGES.native, ...HOST_PACKAGES.image]
-    : [...HOST_PACKAGES.native, ...HOST_PACKAGES.tests, ...HOST_PACKAGES.image];
+    what === "tests"
+      ? [...HOST_PACKAGES.native, ...HOST_PACKAGES.tests]
+      : what === "image"
+        ? [...HOST_PACKAGES.native, ...HOST_PACKAGES.image]
+        : [...HOST_PACKAGES.native, ...HOST_PACKAGES.tests, ...HOST_PACKAGES.image];
   await ensurePackages(pkgs);
 }

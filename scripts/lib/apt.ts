@@ -77,7 +77,10 @@ export class PrivateApt {
    */
   async resolveKernel(pkg: string, arch: string): Promise<string> {
     const f = await this.show(`${pkg}:${arch}`);
-    const dep = (f.Depends ?? "").split(",").map((d) => d.trim().split(" ")[0]!).find((d) => /^linux-image-\d/.test(d));
+    const dep = (f.Depends ?? "")
+      .split(",")
+      .map((d) => d.trim().split(" ")[0]!)
+      .find((d) => /^linux-image-\d/.test(d));
     return dep ?? pkg;
   }
 

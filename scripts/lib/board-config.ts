@@ -1,12 +1,34 @@
 /**
- * Board configurations (board-configs/*.toml): parsed with Bun's TOML parser and validated
- * here, every problem reported with the file and the key ("kernel.modules[2]: ..."). Pure.
+ * Board configurations (board-configs/*.toml): read by firmware/lib/config-text.ts and
+ * validated here with the description schema, every problem reported with the file, the key
+ * and its line ("kernel.modules[2]: ... (line 9)"). Pure.
  */
 import type { Arch } from "./paths.ts";
-import { GadgetConfigError, validateGadgetConfig, type GadgetConfig } from "../../firmware/usb/gadget-config.ts";
+import { readDescription, validateDescription } from "../../firmware/lib/config-text.ts";
+import {
+  bool,
+  custom,
+  dflt,
+  int,
+  isTable,
+  list,
+  obj,
+  oneOf,
+  opt,
+  refine,
+  req,
+  show,
+  str,
+  validate,
+  type Schema,
+  type Table,
+} from "../../firmware/lib/description-schema.ts";
+import { gadgetSchema, type GadgetConfig } from "../../firmware/usb/gadget-config.ts";
 
 export interface SdcardImage {
   size: number;
+  /** "initramfs": the whole root in the initramfs; "squashfs": a read-only root partition on the card. */
+  root: "initramfs" | "squashfs";
   firmwarePackage: string;
   configTxt: string;
 }
@@ -18,6 +40,8 @@ export interface QemuSettings {
   smp: number;
   accel: ("kvm" | "tcg")[];
   console: string;
+  /** Extra QEMU device arguments ("-device i6300esb" ...), appended to the command line. */
+  extraArgs: string[];
 }
 
 export interface BoardConfig {
@@ -28,193 +52,155 @@ export interface BoardConfig {
   debianArch: "amd64" | "arm64";
   hostname: string;
   kernel: { package: string; cmdline: string; modules: string[]; dtb?: string; dtSet: { node: string; prop: string; value: string }[] };
-  rootfs: { packages: string[]; includeTests: boolean };
-  units: { dirs: string[] };
+  /** consoleShell: PID 1 keeps a root shell on the console (respawned) besides the daemon. */
+  rootfs: { packages: string[]; includeTests: boolean; consoleShell: boolean };
+  /** presets: systemd.preset(5) lines applied at image build (first match wins; no match: enable). */
+  units: { dirs: string[]; presets: string[] };
+  /** The hardware watchdog the daemon feeds (`bunit daemon --watchdog DEV --watchdog-sec N`). */
+  watchdog?: { device: string; sec: number };
   /** The gadget composed at boot; `raw` is written to /etc/bunit/gadget.json in the image. */
-  gadget?: { raw: Record<string, unknown>; config: GadgetConfig };
+  gadget?: { raw: Table; config: GadgetConfig };
   qemu?: QemuSettings;
   image: { format: "initramfs" | "sdcard"; sdcard?: SdcardImage };
 }
 
-export class BoardConfigError extends Error {
-  constructor(
-    readonly file: string,
-    readonly problems: string[],
-  ) {
-    super(`${file}: invalid board configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-    this.name = "BoardConfigError";
-  }
-}
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-
-class Reader {
-  problems: string[] = [];
-  constructor(private readonly root: Obj) {}
-
-  private at(path: string): unknown {
-    let v: unknown = this.root;
-    for (const k of path.split(".")) v = isObj(v) ? v[k] : undefined;
-    return v;
-  }
-  private bad(path: string, msg: string): void {
-    this.problems.push(`${path}: ${msg}`);
-  }
-  string(path: string, opts: { optional?: boolean; pattern?: RegExp; hint?: string } = {}): string {
-    const v = this.at(path);
-    if (v === undefined && opts.optional) return "";
-    if (typeof v !== "string") {
-      this.bad(path, v === undefined ? "missing (a string)" : `must be a string, not ${JSON.stringify(v)}`);
-      return "";
-    }
-    if (opts.pattern && !opts.pattern.test(v)) this.bad(path, `"${v}" is not valid${opts.hint ? ` (${opts.hint})` : ""}`);
-    return v;
-  }
-  oneOf<T extends string>(path: string, choices: readonly T[], dflt?: T): T {
-    const v = this.at(path);
-    if (v === undefined && dflt !== undefined) return dflt;
-    if (typeof v !== "string" || !(choices as readonly string[]).includes(v)) {
-      this.bad(path, `must be one of ${choices.join(", ")}${v === undefined ? " (missing)" : `, not ${JSON.stringify(v)}`}`);
-      return choices[0]!;
-    }
-    return v as T;
-  }
-  strings(path: string, dflt?: string[]): string[] {
-    const v = this.at(path);
-    if (v === undefined && dflt) return dflt;
-    if (!Array.isArray(v)) {
-      this.bad(path, v === undefined ? "missing (a list of strings)" : "must be a list of strings");
-      return [];
-    }
-    v.forEach((x, i) => {
-      if (typeof x !== "string" || x === "") this.bad(`${path}[${i}]`, "must be a non-empty string");
-    });
-    return v.filter((x): x is string => typeof x === "string");
-  }
-  bool(path: string, dflt: boolean): boolean {
-    const v = this.at(path);
-    if (v === undefined) return dflt;
-    if (typeof v !== "boolean") this.bad(path, "must be true or false");
-    return v === true;
-  }
-  int(path: string, dflt: number, min: number, max: number): number {
-    const v = this.at(path);
-    if (v === undefined) return dflt;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      this.bad(path, `must be an integer in ${min}..${max}`);
-      return dflt;
-    }
-    return v;
-  }
-  size(path: string, dflt?: string): number {
-    const s = this.at(path) ?? dflt;
-    const m = typeof s === "string" ? /^(\d+)([KMG])?$/.exec(s) : null;
-    if (!m) {
-      this.bad(path, `must be a size such as "512M"${s === undefined ? " (missing)" : `, not ${JSON.stringify(s)}`}`);
-      return 0;
-    }
-    const unit = m[2] as "K" | "M" | "G" | undefined;
-    return Number(m[1]) * (unit ? { K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[unit] : 1);
-  }
-  unknownKeys(path: string, allowed: string[]): void {
-    const v = path ? this.at(path) : this.root;
-    if (!isObj(v)) return;
-    for (const k of Object.keys(v)) if (!allowed.includes(k)) this.bad(path ? `${path}.${k}` : k, "unknown setting");
-  }
-}
+/** What the error message calls these files. */
+export const BOARD_KIND = "board configuration";
 
 const MODULE_NAME = /^[A-Za-z0-9_-]+$/;
+const UNITS = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 
-/** Validates a parsed TOML document; throws BoardConfigError listing every problem. */
-export function validateBoardConfig(doc: unknown, file: string): BoardConfig {
-  if (!isObj(doc)) throw new BoardConfigError(file, ["the file must be a TOML table"]);
-  const r = new Reader(doc);
-  r.unknownKeys("", ["name", "description", "arch", "hostname", "kernel", "rootfs", "units", "gadget", "qemu", "image"]);
-  const arch = r.oneOf("arch", ["x86_64", "aarch64"] as const);
-  const format = r.oneOf("image.format", ["initramfs", "sdcard"] as const, "initramfs");
-  const cfg: BoardConfig = {
-    file,
-    name: r.string("name", { pattern: /^[a-z0-9][a-z0-9._-]*$/, hint: "lower-case letters, digits, '.', '_', '-'" }),
-    description: r.string("description"),
-    arch,
-    debianArch: arch === "x86_64" ? "amd64" : "arm64",
-    hostname: r.string("hostname", { pattern: /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, hint: "a host name" }),
-    kernel: {
-      package: r.string("kernel.package", { pattern: /^[a-z0-9][a-z0-9.+-]+$/, hint: "a Debian package name" }),
-      cmdline: r.string("kernel.cmdline"),
-      modules: r.strings("kernel.modules", []),
-      dtSet: [],
-      ...(doc.kernel && isObj(doc.kernel) && "dtb" in doc.kernel ? { dtb: r.string("kernel.dtb", { pattern: /^[\w./-]+\.dtb$/, hint: "a .dtb path inside the kernel package" }) } : {}),
-    },
-    rootfs: { packages: r.strings("rootfs.packages", []), includeTests: r.bool("rootfs.include_tests", false) },
-    units: { dirs: r.strings("units.dirs", []) },
-    image: { format },
-  };
-  r.unknownKeys("kernel", ["package", "cmdline", "modules", "dtb", "dt_set"]);
-  r.strings("kernel.dt_set", []).forEach((e, i) => {
-    const m = /^(\/[^:]*):([\w,.#+-]+)=(.*)$/.exec(e);
-    if (!m) r.problems.push(`kernel.dt_set[${i}]: "${e}" is not /node/path:property=value`);
-    else cfg.kernel.dtSet.push({ node: m[1]!, prop: m[2]!, value: m[3]! });
+/** "512M" -> bytes. */
+const size: Schema<number> = custom(
+  'a size such as "512M"',
+  (v, w, path) => {
+    const m = typeof v === "string" ? /^(\d+)([KMG])?$/.exec(v) : null;
+    if (!m) return (w.add(path, `must be a size such as "512M", not ${show(v)}`), undefined);
+    return Number(m[1]) * (m[2] ? UNITS[m[2] as keyof typeof UNITS] : 1);
+  },
+  () => 0,
+);
+
+const dtSet = refine(str(), (e, w, path) => {
+  const m = /^(\/[^:]*):([\w,.#+-]+)=(.*)$/.exec(e);
+  if (!m) return (w.add(path, `${show(e)} is not /node/path:property=value`), undefined);
+  return { node: m[1]!, prop: m[2]!, value: m[3]! };
+});
+
+const kernel = refine(
+  obj({
+    package: req(str({ pattern: /^[a-z0-9][a-z0-9.+-]+$/, hint: "a Debian package name" })),
+    cmdline: req(str({ empty: true })),
+    modules: dflt(list(str({ pattern: MODULE_NAME, hint: "a module name" })), []),
+    dtb: opt(str({ pattern: /^[\w./-]+\.dtb$/, hint: "a .dtb path inside the kernel package" })),
+    dt_set: dflt(list(dtSet), []),
+  }),
+  (k, w, path): BoardConfig["kernel"] => {
+    if (k.dt_set.length && k.dtb === undefined && !w.failed(`${path}.dtb`)) w.add(`${path}.dt_set`, "needs kernel.dtb");
+    return { package: k.package, cmdline: k.cmdline, modules: k.modules, dtSet: k.dt_set, ...(k.dtb !== undefined ? { dtb: k.dtb } : {}) };
+  },
+);
+
+const insideRepo = refine(str(), (d, w, path) =>
+  d.startsWith("/") || d.split("/").includes("..") ? (w.add(path, `${show(d)} must be a path inside the repository`), undefined) : d,
+);
+
+const qemu = refine(
+  obj({
+    machine: req(str()),
+    cpu: dflt(str(), "max"),
+    memory: dflt(size, 1024 ** 3),
+    smp: dflt(int(1, 64), 1),
+    accel: dflt(list(oneOf(["kvm", "tcg"] as const)), ["tcg" as const]),
+    console: req(str()),
+    extra_args: dflt(list(str()), []),
+  }),
+  (q): QemuSettings => ({
+    machine: q.machine,
+    cpu: q.cpu,
+    memoryMiB: q.memory / 1024 ** 2,
+    smp: q.smp,
+    accel: q.accel,
+    console: q.console,
+    extraArgs: q.extra_args,
+  }),
+);
+
+const sdcard = refine(
+  obj({ size: req(size), root: dflt(oneOf(["initramfs", "squashfs"] as const), "initramfs"), firmware_package: req(str()), config_txt: req(str()) }),
+  (s): SdcardImage => ({ size: s.size, root: s.root, firmwarePackage: s.firmware_package, configTxt: s.config_txt }),
+);
+
+function boardSchema(file: string): Schema<BoardConfig> {
+  const gadget = gadgetSchema(file);
+  const fields = obj({
+    name: req(str({ pattern: /^[a-z0-9][a-z0-9._-]*$/, hint: "lower-case letters, digits, '.', '_', '-'" })),
+    description: req(str({ empty: true })),
+    arch: req(oneOf(["x86_64", "aarch64"] as const)),
+    hostname: req(str({ pattern: /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, hint: "a host name" })),
+    kernel: req(kernel),
+    rootfs: dflt(obj({ packages: dflt(list(str()), []), include_tests: dflt(bool, false), console_shell: dflt(bool, false) }), {
+      packages: [],
+      include_tests: false,
+      console_shell: false,
+    }),
+    units: dflt(
+      obj({
+        dirs: dflt(list(insideRepo), []),
+        presets: dflt(list(str({ pattern: /^(enable|disable)\s+\S+(\s+\S+)*$/, hint: 'a preset line such as "enable *.socket"' })), []),
+      }),
+      { dirs: [], presets: [] },
+    ),
+    gadget: opt(
+      custom<BoardConfig["gadget"]>(
+        "a table",
+        (v, w, path) => {
+          if (!isTable(v)) return (w.add(path, `must be a table, not ${show(v)}`), undefined);
+          const config = gadget.read(v, w, path);
+          return config && { raw: v, config };
+        },
+        () => undefined,
+      ),
+    ),
+    watchdog: opt(
+      obj({ device: req(str({ pattern: /^\/dev\/watchdog\d*$/, hint: "a watchdog device such as /dev/watchdog0" })), sec: dflt(int(1, 3600), 30) }),
+    ),
+    qemu: opt(qemu),
+    image: dflt(obj({ format: dflt(oneOf(["initramfs", "sdcard"] as const), "initramfs"), sdcard: opt(sdcard) }), { format: "initramfs", sdcard: undefined }),
   });
-  if (cfg.kernel.dtSet.length && !cfg.kernel.dtb) r.problems.push("kernel.dt_set: needs kernel.dtb");
-  r.unknownKeys("rootfs", ["packages", "include_tests"]);
-  r.unknownKeys("units", ["dirs"]);
-  r.unknownKeys("image", ["format", "sdcard"]);
-  cfg.kernel.modules.forEach((m, i) => {
-    if (!MODULE_NAME.test(m)) r.problems.push(`kernel.modules[${i}]: "${m}" is not a module name`);
-  });
-  cfg.units.dirs.forEach((d, i) => {
-    if (d.startsWith("/") || d.split("/").includes("..")) r.problems.push(`units.dirs[${i}]: "${d}" must be a path inside the repository`);
-  });
-  if (doc.gadget !== undefined) {
-    if (!isObj(doc.gadget)) r.problems.push("gadget: must be a table");
-    else {
-      try {
-        cfg.gadget = { raw: doc.gadget, config: validateGadgetConfig(doc.gadget, file, "gadget") };
-      } catch (e) {
-        if (!(e instanceof GadgetConfigError)) throw e;
-        r.problems.push(...e.problems);
-      }
+  return refine(fields, (b, w): BoardConfig => {
+    const cfg: BoardConfig = {
+      file,
+      name: b.name,
+      description: b.description,
+      arch: b.arch,
+      debianArch: b.arch === "x86_64" ? "amd64" : "arm64",
+      hostname: b.hostname,
+      kernel: b.kernel,
+      rootfs: { packages: b.rootfs.packages, includeTests: b.rootfs.include_tests, consoleShell: b.rootfs.console_shell },
+      units: b.units,
+      ...(b.watchdog ? { watchdog: { device: b.watchdog.device, sec: b.watchdog.sec } } : {}),
+      image: { format: b.image.format },
+      ...(b.gadget ? { gadget: b.gadget } : {}),
+      ...(b.qemu ? { qemu: b.qemu } : {}),
+    };
+    if (b.image.format === "sdcard") {
+      if (b.image.sdcard) cfg.image.sdcard = b.image.sdcard;
+      else if (!w.failed("image.sdcard")) w.add("image.sdcard", "missing (a table: size, firmware_package, config_txt)");
+      if (!cfg.kernel.dtb) w.add("kernel.dtb", "an sdcard image needs the board's device tree");
+    } else if (!cfg.qemu && !w.failed("qemu")) {
+      w.add("qemu", "an initramfs board needs a [qemu] section to be bootable here");
     }
-  }
-  if (doc.qemu !== undefined) {
-    r.unknownKeys("qemu", ["machine", "cpu", "memory", "smp", "accel", "console"]);
-    const accel = r.strings("qemu.accel", ["tcg"]);
-    accel.forEach((a, i) => {
-      if (a !== "kvm" && a !== "tcg") r.problems.push(`qemu.accel[${i}]: must be "kvm" or "tcg"`);
-    });
-    cfg.qemu = {
-      machine: r.string("qemu.machine"),
-      cpu: r.string("qemu.cpu", { optional: true }) || "max",
-      memoryMiB: r.size("qemu.memory", "1024M") / 1024 ** 2,
-      smp: r.int("qemu.smp", 1, 1, 64),
-      accel: accel.filter((a): a is "kvm" | "tcg" => a === "kvm" || a === "tcg"),
-      console: r.string("qemu.console"),
-    };
-  }
-  if (format === "sdcard") {
-    r.unknownKeys("image.sdcard", ["size", "firmware_package", "config_txt"]);
-    cfg.image.sdcard = {
-      size: r.size("image.sdcard.size"),
-      firmwarePackage: r.string("image.sdcard.firmware_package"),
-      configTxt: r.string("image.sdcard.config_txt"),
-    };
-    if (!cfg.kernel.dtb) r.problems.push("kernel.dtb: an sdcard image needs the board's device tree");
-  } else if (!cfg.qemu) {
-    r.problems.push("qemu: an initramfs board needs a [qemu] section to be bootable here");
-  }
-  if (r.problems.length) throw new BoardConfigError(file, r.problems);
-  return cfg;
+    return cfg;
+  });
 }
 
-/** Parses TOML text; syntax errors are reported with the file name. */
+/** Validates a parsed TOML document; throws a DescriptionError listing every problem. */
+export function validateBoardConfig(doc: unknown, file: string): BoardConfig {
+  return validate(boardSchema(file), doc, { source: file, kind: BOARD_KIND });
+}
+
+/** Parses TOML text; every problem names the file, and the line where it knows it. */
 export function parseBoardConfig(text: string, file: string): BoardConfig {
-  let doc: unknown;
-  try {
-    doc = Bun.TOML.parse(text);
-  } catch (e) {
-    throw new BoardConfigError(file, [`TOML syntax: ${(e as Error).message}`]);
-  }
-  return validateBoardConfig(doc, file);
+  return validateDescription(readDescription(text, file, BOARD_KIND), boardSchema(file));
 }

@@ -8,7 +8,8 @@ const dir = mkdtempSync(join(tmpdir(), "bunit-cpio-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 test("newc archives unpack with busybox cpio: layers, symlinks, modes, device nodes listed", () => {
-  const a = join(dir, "a"), b = join(dir, "b");
+  const a = join(dir, "a"),
+    b = join(dir, "b");
   mkdirSync(join(a, "etc"), { recursive: true });
   mkdirSync(join(b, "etc"), { recursive: true });
   writeFileSync(join(a, "etc/x"), "from a\n");

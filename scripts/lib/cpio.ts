@@ -46,7 +46,10 @@ function withParents(entries: Map<string, CpioEntry>): [string, CpioEntry][] {
   return [...all.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-const S_IFDIR = 0o040000, S_IFREG = 0o100000, S_IFLNK = 0o120000, S_IFCHR = 0o020000;
+const S_IFDIR = 0o040000,
+  S_IFREG = 0o100000,
+  S_IFLNK = 0o120000,
+  S_IFCHR = 0o020000;
 
 function header(ino: number, mode: number, size: number, name: string, rdev: [number, number], mtime: number): Uint8Array {
   const nameBytes = new TextEncoder().encode(name + "\0");

@@ -6,14 +6,24 @@ export function parseModulesDep(text: string): Map<string, string[]> {
   for (const line of text.split("\n")) {
     const colon = line.indexOf(":");
     if (colon < 0) continue;
-    m.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim().split(/\s+/).filter(Boolean));
+    m.set(
+      line.slice(0, colon).trim(),
+      line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean),
+    );
   }
   return m;
 }
 
 /** "usb_f_fs" and "usb-f-fs" name the same module; the file name is usb_f_fs.ko[.xz|.zst]. */
 export function moduleName(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1).replace(/\.ko(\.\w+)?$/, "").replace(/-/g, "_");
+  return path
+    .slice(path.lastIndexOf("/") + 1)
+    .replace(/\.ko(\.\w+)?$/, "")
+    .replace(/-/g, "_");
 }
 
 /** Every module file needed to load the named modules (them and their dependencies). */
