@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { freePort, request, TestDaemon, testBinary, waitFor } from "../support/harness.ts";
+import { request, TestDaemon, testBinary, testPort, unixPending, waitFor } from "../support/harness.ts";
 
 let report: string;
 beforeAll(async () => {
@@ -32,7 +32,7 @@ describe("Accept=no: fds in configuration order, with names, from every socket o
   afterAll(() => d?.stop());
 
   test("every listen kind, several sockets, FileDescriptorName=, NonBlocking=", async () => {
-    const tcp = await freePort();
+    const tcp = testPort();
     d = await TestDaemon.start({
       "multi.socket": `[Socket]
 ListenStream=@DIR@/s.sock
@@ -100,8 +100,11 @@ describe("Accept=no: returning to listening, FlushPending=, trigger and poll lim
   test("FlushPending=yes discards what the service left behind", async () => {
     const closed = request({ unix: d.path("flush.sock") }, "", 3000);
     expect(await closed).toBe("");
+    // The client saw its connection closed: flushed when the socket went back to listening.
     await d.waitState("flush.socket", "listening");
-    await Bun.sleep(200);
+    await d.waitState("flush.service", "dead");
+    // Nothing is left in the kernel's queue to trigger the service again: one start is all.
+    expect(await unixPending(d.path("flush.sock"))).toBe(0);
     const starts = d.messages("flush.service").filter((m) => /^Main process \d+:/.test(m)).length;
     expect(starts).toBe(1);
     expect(d.sub("flush.socket")).toBe("listening");
@@ -114,10 +117,19 @@ describe("Accept=no: returning to listening, FlushPending=, trigger and poll lim
   });
 
   test("PollLimitBurst= pauses accepting without failing the socket", async () => {
+    // Looked at inside the event that hits the limit (the window is 30 s: nothing more is
+    // accepted during this test).
+    const paused = d.atRecord(
+      (r) => r.unit === "poll.socket" && r.message.startsWith("Poll limit hit"),
+      () => d.socket("poll.socket").connections.nAccepted,
+      5000,
+      "the poll limit to be hit",
+    );
     const clients = await Promise.all(Array.from({ length: 10 }, () => Bun.connect({ unix: d.path("poll.sock"), socket: { data() {} } })));
-    await Bun.sleep(500);
-    const s = d.socket("poll.socket");
-    expect(s.connections.nAccepted).toBe(3);
+    expect(await paused).toBe(3);
+    // The other 7 wait in the kernel's queue; the socket is not failed.
+    await waitFor(async () => (await unixPending(d.path("poll.sock"))) === 7, 3000, "7 connections waiting");
+    expect(d.socket("poll.socket").connections.nAccepted).toBe(3);
     expect(d.sub("poll.socket")).toBe("listening");
     for (const c of clients) c.end();
   });

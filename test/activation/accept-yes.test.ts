@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { $ } from "zx";
-import { freePort, request, TestDaemon, testBinary, waitFor } from "../support/harness.ts";
+import { request, TestDaemon, testBinary, testPort, waitFor } from "../support/harness.ts";
 import type { ServiceUnit } from "../../firmware/service/service-unit.ts";
 
 $.verbose = false;
@@ -12,21 +12,24 @@ describe("Accept=yes: one service instance per connection", () => {
   let report: string;
   beforeAll(async () => {
     report = await testBinary("sd-listen-report", ["libsystemd"]);
-    for (const k of Object.keys(port) as (keyof typeof port)[]) port[k] = await freePort();
-    d = await TestDaemon.start({
-      "http.socket": `[Socket]\nListenStream=127.0.0.1:${port.http}\nAccept=yes\n[Install]\nWantedBy=sockets.target\n`,
-      "http@.service": "[Service]\nExecStart=/bin/busybox httpd -i -h @DIR@/www\nStandardInput=socket\nStandardError=journal\n",
-      "env.socket": `[Socket]\nListenStream=127.0.0.1:${port.env}\nAccept=yes\n[Install]\nWantedBy=sockets.target\n`,
-      "env@.service": "[Service]\nExecStart=/bin/sh -c 'echo \"$${REMOTE_ADDR} $${REMOTE_PORT} $${SO_COOKIE} %i\"'\nStandardInput=socket\n",
-      "max.socket": `[Socket]\nListenStream=127.0.0.1:${port.max}\nAccept=yes\nMaxConnections=2\n[Install]\nWantedBy=sockets.target\n`,
-      "max@.service": "[Service]\nExecStart=/bin/sh -c 'read line; echo got:$$line'\nStandardInput=socket\n",
-      "src.socket": `[Socket]\nListenStream=0.0.0.0:${port.src}\nAccept=yes\nMaxConnectionsPerSource=1\n[Install]\nWantedBy=sockets.target\n`,
-      "src@.service": "[Service]\nExecStart=/bin/sh -c 'read line; echo got:$$line'\nStandardInput=socket\n",
-      "uid.socket": "[Socket]\nListenStream=@DIR@/uid.sock\nAccept=yes\nMaxConnectionsPerSource=1\n[Install]\nWantedBy=sockets.target\n",
-      "uid@.service": "[Service]\nExecStart=/bin/sh -c 'read line; echo got:$$line'\nStandardInput=socket\n",
-      "fds.socket": `[Socket]\nListenStream=127.0.0.1:${port.fds}\nAccept=yes\nFileDescriptorName=conn\n[Install]\nWantedBy=sockets.target\n`,
-      "fds@.service": `[Service]\nExecStart=${report} --file @DIR@/fds.report\n`,
-    }, { boot: false });
+    for (const k of Object.keys(port) as (keyof typeof port)[]) port[k] = testPort();
+    d = await TestDaemon.start(
+      {
+        "http.socket": `[Socket]\nListenStream=127.0.0.1:${port.http}\nAccept=yes\n[Install]\nWantedBy=sockets.target\n`,
+        "http@.service": "[Service]\nExecStart=/bin/busybox httpd -i -h @DIR@/www\nStandardInput=socket\nStandardError=journal\n",
+        "env.socket": `[Socket]\nListenStream=127.0.0.1:${port.env}\nAccept=yes\n[Install]\nWantedBy=sockets.target\n`,
+        "env@.service": "[Service]\nExecStart=/bin/sh -c 'echo \"$${REMOTE_ADDR} $${REMOTE_PORT} $${SO_COOKIE} %i\"'\nStandardInput=socket\n",
+        "max.socket": `[Socket]\nListenStream=127.0.0.1:${port.max}\nAccept=yes\nMaxConnections=2\n[Install]\nWantedBy=sockets.target\n`,
+        "max@.service": "[Service]\nExecStart=/bin/sh -c 'read line; echo got:$$line'\nStandardInput=socket\n",
+        "src.socket": `[Socket]\nListenStream=0.0.0.0:${port.src}\nAccept=yes\nMaxConnectionsPerSource=1\n[Install]\nWantedBy=sockets.target\n`,
+        "src@.service": "[Service]\nExecStart=/bin/sh -c 'read line; echo got:$$line'\nStandardInput=socket\n",
+        "uid.socket": "[Socket]\nListenStream=@DIR@/uid.sock\nAccept=yes\nMaxConnectionsPerSource=1\n[Install]\nWantedBy=sockets.target\n",
+        "uid@.service": "[Service]\nExecStart=/bin/sh -c 'read line; echo got:$$line'\nStandardInput=socket\n",
+        "fds.socket": `[Socket]\nListenStream=127.0.0.1:${port.fds}\nAccept=yes\nFileDescriptorName=conn\n[Install]\nWantedBy=sockets.target\n`,
+        "fds@.service": `[Service]\nExecStart=${report} --file @DIR@/fds.report\n`,
+      },
+      { boot: false },
+    );
     chmodSync(d.dir, 0o755);
     mkdirSync(d.path("www"));
     writeFileSync(d.path("www/index.html"), "<h1>bunit</h1>\n");
@@ -107,6 +110,9 @@ async function openHeld(target: number | { unix: string }, host = "127.0.0.1"): 
   let done!: (s: string) => void;
   const reply = new Promise<string>((r) => (done = r));
   const handlers = { data: (_s: unknown, b: Uint8Array) => void (buf += Buffer.from(b).toString()), close: () => done(buf) };
-  const s = typeof target === "number" ? await Bun.connect({ hostname: host, port: target, socket: handlers }) : await Bun.connect({ unix: target.unix, socket: handlers });
+  const s =
+    typeof target === "number"
+      ? await Bun.connect({ hostname: host, port: target, socket: handlers })
+      : await Bun.connect({ unix: target.unix, socket: handlers });
   return { send: (x) => void s.write(x), reply };
 }

@@ -4,16 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../../scripts/lib/paths.ts";
 import { VERSION } from "../../firmware/version.ts";
-import { request, waitFor } from "../support/harness.ts";
+import { unixListening, waitFor } from "../support/harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "bunit-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const cli = join(repoRoot, "firmware", "cli.ts");
-
-/** Whether an AF_UNIX socket bound to path is listening (__SO_ACCEPTCON in /proc/net/unix). */
-function unixListening(path: string): boolean {
-  return readFileSync("/proc/net/unix", "utf8").split("\n").some((l) => l.endsWith(` ${path}`) && l.trim().split(/\s+/)[3] === "00010000");
-}
 
 function writeUnits(units: Record<string, string>) {
   for (const [k, v] of Object.entries(units)) writeFileSync(join(dir, k), v.replaceAll("@DIR@", dir));
@@ -29,10 +24,15 @@ describe("bunit daemon", () => {
   test("serves activation, and SIGTERM stops every unit cleanly", async () => {
     writeUnits({
       "hold.socket": "[Socket]\nListenStream=@DIR@/hold.sock\nRemoveOnStop=yes\n[Install]\nWantedBy=sockets.target\n",
-      "hold.service": "[Service]\nExecStart=/bin/sh -c 'echo $$$$ > @DIR@/hold.pid; exec sleep 60'\nExecStopPost=/bin/sh -c 'echo stopped > @DIR@/hold.stopped'\n",
+      "hold.service":
+        "[Service]\nExecStart=/bin/sh -c 'echo $$$$ > @DIR@/hold.pid; exec sleep 60'\nExecStopPost=/bin/sh -c 'echo stopped > @DIR@/hold.stopped'\n",
       "broken.socket": "[Socket]\nListenStream=@DIR@/broken.sock\nBacklog=many\n[Install]\nWantedBy=sockets.target\n",
     });
-    const p = Bun.spawn([process.execPath, cli, "daemon", "--units", dir, "--control", join(dir, "control")], { stdout: "pipe", stderr: "pipe", cwd: repoRoot });
+    const p = Bun.spawn([process.execPath, cli, "daemon", "--units", dir, "--control", join(dir, "control")], {
+      stdout: "pipe",
+      stderr: "pipe",
+      cwd: repoRoot,
+    });
     // The file appears at bind(), a moment before listen(): wait for the listening socket.
     await waitFor(() => unixListening(join(dir, "hold.sock")), 10000, "hold.sock listening");
     const c = await Bun.connect({ unix: join(dir, "hold.sock"), socket: { data() {} } });

@@ -11,10 +11,35 @@ import { verifyUnits } from "../../firmware/commands/verify.ts";
 import { unpackedPackages } from "../support/debian.ts";
 
 const PACKAGES = [
-  "systemd", "udev", "dbus", "dbus-user-session", "openssh-server", "cups-daemon", "libvirt-daemon-system",
-  "libvirt-daemon", "podman", "avahi-daemon", "lvm2", "docker.io", "uuid-runtime", "pcscd", "rsync",
-  "systemd-container", "multipath-tools", "open-iscsi", "cockpit-ws", "systemd-timesyncd", "systemd-resolved",
-  "cloud-init", "snapd", "pipewire", "pulseaudio", "gpg-agent", "dirmngr", "fwupd", "qemu-guest-agent",
+  "systemd",
+  "udev",
+  "dbus",
+  "dbus-user-session",
+  "openssh-server",
+  "cups-daemon",
+  "libvirt-daemon-system",
+  "libvirt-daemon",
+  "podman",
+  "avahi-daemon",
+  "lvm2",
+  "docker.io",
+  "uuid-runtime",
+  "pcscd",
+  "rsync",
+  "systemd-container",
+  "multipath-tools",
+  "open-iscsi",
+  "cockpit-ws",
+  "systemd-timesyncd",
+  "systemd-resolved",
+  "cloud-init",
+  "snapd",
+  "pipewire",
+  "pulseaudio",
+  "gpg-agent",
+  "dirmngr",
+  "fwupd",
+  "qemu-guest-agent",
 ];
 
 function walk(dir: string, out: string[] = []): string[] {
@@ -37,7 +62,10 @@ describe("bunit verify on Debian's unit files", () => {
     for (const dir of dirs) {
       const loader = new UnitLoader([dir, ...dirs.filter((d) => d !== dir)], hostFacts());
       const here = files.filter((f) => f.startsWith(dir + "/") && !f.slice(dir.length + 1).includes("/"));
-      const results = verifyUnits(here.map((f) => f.slice(dir.length + 1)), loader);
+      const results = verifyUnits(
+        here.map((f) => f.slice(dir.length + 1)),
+        loader,
+      );
       for (const r of results) {
         diagnostics += r.diagnostics.length;
         const bad = r.diagnostics.filter((d) => d.level === "error" || (d.level === "warning" && d.message.startsWith("Unknown")));

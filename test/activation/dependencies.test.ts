@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { TestDaemon } from "../support/harness.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { TestDaemon, waitFor } from "../support/harness.ts";
 
 const log = (tag: string) => `/bin/sh -c 'echo ${tag} >> @DIR@/order'`;
 
@@ -70,7 +70,7 @@ describe("[Unit] dependencies and [Install]", () => {
   test("OnFailure= starts when a unit fails", async () => {
     await d.manager.start("fail.service");
     await d.waitState("fail.service", "failed");
-    await Bun.sleep(200);
+    await waitFor(() => existsSync(d.path("order")) && order().includes("onfail"), 5000, "onfail.service to run");
     expect(order()).toContain("onfail");
   });
 });

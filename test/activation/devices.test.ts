@@ -10,7 +10,8 @@ describe("device units", () => {
   let d: TestDaemon;
   beforeAll(async () => {
     d = await TestDaemon.start({
-      "onlo.socket": "[Unit]\nBindsTo=sys-subsystem-net-devices-lo.device\nAfter=sys-subsystem-net-devices-lo.device\n[Socket]\nListenStream=@DIR@/onlo.sock\n[Install]\nWantedBy=sys-subsystem-net-devices-lo.device\n",
+      "onlo.socket":
+        "[Unit]\nBindsTo=sys-subsystem-net-devices-lo.device\nAfter=sys-subsystem-net-devices-lo.device\n[Socket]\nListenStream=@DIR@/onlo.sock\n[Install]\nWantedBy=sys-subsystem-net-devices-lo.device\n",
       "onlo.service": "[Service]\nExecStart=/bin/true\n",
       "never.socket": "[Socket]\nListenStream=@DIR@/never.sock\n[Install]\nWantedBy=sys-subsystem-net-devices-bunitnope0.device\n",
       "never.service": "[Service]\nExecStart=/bin/true\n",

@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, readFileSync, writeFileSync, mkdirSync, statSync } from "node:fs";
-import { request, TestDaemon, waitFor } from "../support/harness.ts";
+import { TestDaemon, waitFor } from "../support/harness.ts";
 import type { ServiceUnit } from "../../firmware/service/service-unit.ts";
 
 // "$$" is a literal "$" in unit files; the shell then expands ${LISTEN_FDS:-none}.
-const dump = (tag: string) => "/bin/sh -c 'echo \"" + tag + " fds=$${LISTEN_FDS:-none} names=$${LISTEN_FDNAMES:-none} fd3=$$(test -e /proc/self/fd/3 && echo yes || echo no)\" >> @DIR@/trace'";
+const dump = (tag: string) =>
+  "/bin/sh -c 'echo \"" +
+  tag +
+  " fds=$${LISTEN_FDS:-none} names=$${LISTEN_FDNAMES:-none} fd3=$$(test -e /proc/self/fd/3 && echo yes || echo no)\" >> @DIR@/trace'";
 
 describe("socket control commands", () => {
   let d: TestDaemon;
@@ -37,7 +40,11 @@ WantedBy=sockets.target
   test("ExecStartPre=, ExecStartPost= run in order; fds reach only the post commands with PassFileDescriptorsToExec=", async () => {
     await d.waitState("ctl.socket", "listening");
     await d.manager.stop("ctl.socket");
-    expect(readFileSync(d.path("trace"), "utf8").split("\n").filter((l) => !l.startsWith("nofds"))).toEqual([
+    expect(
+      readFileSync(d.path("trace"), "utf8")
+        .split("\n")
+        .filter((l) => !l.startsWith("nofds")),
+    ).toEqual([
       "start-pre fds=none names=none fd3=no",
       "start-post fds=1 names=foo fd3=yes",
       "stop-pre fds=1 names=foo fd3=yes",
@@ -65,8 +72,10 @@ WantedBy=sockets.target
 describe("service execution settings", () => {
   let d: TestDaemon;
   beforeAll(async () => {
-    d = await TestDaemon.start({
-      "env.service": `[Service]
+    d = await TestDaemon.start(
+      {
+        "env.service":
+          `[Service]
 Type=oneshot
 Environment=A=1 "B=two words" C=%n
 Environment=A=override
@@ -76,22 +85,31 @@ UnsetEnvironment=C
 PassEnvironment=PASSME
 WorkingDirectory=@DIR@/work
 UMask=0027
-ExecStart=/bin/sh -c 'echo "A=$$A B=$$B C=$$` + "{C:-unset}" + ` D=$$D E=$$E PASSME=$$PASSME pwd=$$(pwd)" > @DIR@/env.out; touch umask.probe'
+ExecStart=/bin/sh -c 'echo "A=$$A B=$$B C=$$` +
+          "{C:-unset}" +
+          ` D=$$D E=$$E PASSME=$$PASSME pwd=$$(pwd)" > @DIR@/env.out; touch umask.probe'
 `,
-      "user.service": "[Service]\nType=oneshot\nUser=nobody\nGroup=nogroup\nSupplementaryGroups=adm\nExecStart=/bin/sh -c 'id -u; id -g; id -G; echo $$USER $$HOME' \nStandardOutput=file:@DIR@/user.out\n",
-      "multi.service": "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo one >> @DIR@/oneshot'\nExecStart=/bin/sh -c 'echo two >> @DIR@/oneshot'\nRemainAfterExit=yes\n",
-      "badexec.service": "[Service]\nType=exec\nExecStart=/nonexistent/program\n",
-      "simplebad.service": "[Service]\nExecStart=/nonexistent/program\n",
-      "exitcode.service": "[Service]\nExecStart=/bin/sh -c 'exit 3'\n",
-      "success.service": "[Service]\nExecStart=/bin/sh -c 'exit 3'\nSuccessExitStatus=3\n",
-      "cond.service": "[Unit]\nConditionPathExists=@DIR@/nope\n[Service]\nExecStart=/bin/true\n",
-      "restart.service": "[Service]\nExecStart=/bin/sh -c 'echo run >> @DIR@/restarts; exit 1'\nRestart=on-failure\nRestartSec=50ms\nStartLimitBurst=3\nStartLimitIntervalSec=10s\n",
-      "stop.service": "[Service]\nExecStart=/bin/sleep 60\nExecStop=/bin/sh -c 'echo stop $$MAINPID >> @DIR@/stop.out'\nExecStopPost=/bin/sh -c 'echo post $$SERVICE_RESULT >> @DIR@/stop.out'\n",
-      "text.service": "[Service]\nType=oneshot\nStandardInput=data\nStandardInputText=first line\nStandardInputText=unit %n\nExecStart=/bin/sh -c 'cat > @DIR@/text.out'\n",
-      // 192 KiB: three times a pipe's buffer, so the daemon writes as the program reads.
-      "data.service": `[Service]\nType=oneshot\nStandardInput=data\nStandardInputData=${Buffer.alloc(196608, 0xa5).toString("base64")}\nExecStart=/bin/sh -c 'wc -c > @DIR@/data.out'\n`,
-      "deaf.service": `[Service]\nType=oneshot\nStandardInput=data\nStandardInputData=${Buffer.alloc(196608, 0x5a).toString("base64")}\nExecStart=/bin/true\n`,
-    }, { boot: false, env: { PASSME: "passed", PATH: process.env.PATH ?? "" } });
+        "user.service":
+          "[Service]\nType=oneshot\nUser=nobody\nGroup=nogroup\nSupplementaryGroups=adm\nExecStart=/bin/sh -c 'id -u; id -g; id -G; echo $$USER $$HOME' \nStandardOutput=file:@DIR@/user.out\n",
+        "multi.service":
+          "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo one >> @DIR@/oneshot'\nExecStart=/bin/sh -c 'echo two >> @DIR@/oneshot'\nRemainAfterExit=yes\n",
+        "badexec.service": "[Service]\nType=exec\nExecStart=/nonexistent/program\n",
+        "simplebad.service": "[Service]\nExecStart=/nonexistent/program\n",
+        "exitcode.service": "[Service]\nExecStart=/bin/sh -c 'exit 3'\n",
+        "success.service": "[Service]\nExecStart=/bin/sh -c 'exit 3'\nSuccessExitStatus=3\n",
+        "cond.service": "[Unit]\nConditionPathExists=@DIR@/nope\n[Service]\nExecStart=/bin/true\n",
+        "restart.service":
+          "[Service]\nExecStart=/bin/sh -c 'echo run >> @DIR@/restarts; exit 1'\nRestart=on-failure\nRestartSec=50ms\nStartLimitBurst=3\nStartLimitIntervalSec=10s\n",
+        "stop.service":
+          "[Service]\nExecStart=/bin/sleep 60\nExecStop=/bin/sh -c 'echo stop $$MAINPID >> @DIR@/stop.out'\nExecStopPost=/bin/sh -c 'echo post $$SERVICE_RESULT >> @DIR@/stop.out'\n",
+        "text.service":
+          "[Service]\nType=oneshot\nStandardInput=data\nStandardInputText=first line\nStandardInputText=unit %n\nExecStart=/bin/sh -c 'cat > @DIR@/text.out'\n",
+        // 192 KiB: three times a pipe's buffer, so the daemon writes as the program reads.
+        "data.service": `[Service]\nType=oneshot\nStandardInput=data\nStandardInputData=${Buffer.alloc(196608, 0xa5).toString("base64")}\nExecStart=/bin/sh -c 'wc -c > @DIR@/data.out'\n`,
+        "deaf.service": `[Service]\nType=oneshot\nStandardInput=data\nStandardInputData=${Buffer.alloc(196608, 0x5a).toString("base64")}\nExecStart=/bin/true\n`,
+      },
+      { boot: false, env: { PASSME: "passed", PATH: process.env.PATH ?? "" } },
+    );
     mkdirSync(d.path("work"));
     chmodSync(d.dir, 0o755);
     writeFileSync(d.path("env.conf"), "# comment\nD=from-file\nE='quoted value'\nA=file-wins\n");
@@ -149,10 +167,15 @@ ExecStart=/bin/sh -c 'echo "A=$$A B=$$B C=$$` + "{C:-unset}" + ` D=$$D E=$$E PAS
 
   test("Restart=on-failure restarts until the start limit", async () => {
     await d.manager.start("restart.service");
-    await d.waitState("restart.service", "failed", 5000);
-    await Bun.sleep(300);
-    expect(readFileSync(d.path("restarts"), "utf8")).toBe("run\nrun\nrun\n");
+    await waitFor(
+      () => d.sub("restart.service") === "failed" && d.unit("restart.service").result === "start-limit-hit",
+      5000,
+      "restart.service to hit its start limit",
+    );
+    // Each run wrote its line before it exited, and "failed" with start-limit-hit schedules no
+    // further restart: the file is complete now.
     expect(d.unit("restart.service").result).toBe("start-limit-hit");
+    expect(readFileSync(d.path("restarts"), "utf8")).toBe("run\nrun\nrun\n");
   });
 
   test("StandardInput=data: StandardInputText= lines and a StandardInputData= larger than a pipe reach stdin", async () => {
@@ -177,8 +200,9 @@ describe("command line prefixes", () => {
   let d: TestDaemon;
   afterAll(() => d?.stop());
   test("'@' sets argv[0], ':' turns off $VAR expansion, '+' ignores User=", async () => {
-    d = await TestDaemon.start({
-      "p.service": `[Service]
+    d = await TestDaemon.start(
+      {
+        "p.service": `[Service]
 Type=oneshot
 User=nobody
 Environment=FOO=bar
@@ -188,7 +212,9 @@ ExecStart=:/bin/sh -c 'echo "literal=$1" >> @DIR@/p.out' sh \${FOO}
 ExecStart=+/bin/sh -c 'echo "uid=$$(id -u)" >> @DIR@/p.out'
 ExecStart=/bin/sh -c 'echo "uid=$$(id -u)" >> @DIR@/p.out'
 `,
-    }, { boot: false });
+      },
+      { boot: false },
+    );
     chmodSync(d.dir, 0o777);
     expect(await d.manager.start("p.service")).toBe("done");
     expect(readFileSync(d.path("p.out"), "utf8")).toBe("argv0=custom-name\nexpanded=bar\nliteral=$" + "{FOO}\nuid=0\nuid=65534\n");

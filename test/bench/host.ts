@@ -8,26 +8,31 @@
  *     systemd-socket-activate --accept --inetd, busybox inetd (built from Debian's source
  *     package, see peers.ts), openbsd-inetd, xinetd. (s6-tcpserver: s6-networking is not
  *     packaged in Debian 12.)
- *   - 100 sockets: time from daemon start until all listen, and the daemon's RSS then; peer:
- *     systemd-socket-activate with 100 -l options.
+ *   - 100 sockets: time from daemon start until all listen, and the daemon's RSS (total and
+ *     private, RssAnon) then; peer: systemd-socket-activate with 100 -l options.
+ *   - 1000 concurrent Accept=yes connections: the daemon's memory per connection (RSS growth
+ *     over 1000 live instances / 1000); peer: systemd-socket-activate --accept's growth.
+ * bunit runs as images ship it: the bundle with its bytecode (scripts/lib/bundle.ts), built
+ * fresh for the run.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { testBinary } from "../support/harness.ts";
 import { repoRoot } from "../../scripts/lib/paths.ts";
+import { buildBundle } from "../../scripts/lib/bundle.ts";
+import { fdLimit } from "../../firmware/native.ts";
 import type { Row } from "./run.ts";
+import { allListening } from "./listening.ts";
 import { busyboxInetd, peerRoot } from "./peers.ts";
 
 const bun = process.execPath;
-const cli = join(repoRoot, "firmware/cli.ts");
+let bundle: Promise<string> | null = null;
+/** The daemon as shipped, built once per run. */
+const cli = () => (bundle ??= buildBundle(join(mkdtempSync(join(tmpdir(), "bunit-bench-bundle-")), "bunit.js")));
+const nativeEnv = { ...process.env, BUNIT_NATIVE_DIR: join(repoRoot, "build/native", process.arch === "arm64" ? "aarch64" : "x86_64") };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Whether every port listens on IPv4 (one read of /proc/net/tcp). */
-function allListening(ports: number[]): boolean {
-  const tcp = readFileSync("/proc/net/tcp", "utf8");
-  return ports.every((port) => tcp.includes(`:${port.toString(16).toUpperCase().padStart(4, "0")} 00000000:0000 0A`));
-}
 const listening = (port: number) => allListening([port]);
 async function until(pred: () => boolean, ms = 10000, what = "condition"): Promise<void> {
   const end = performance.now() + ms;
@@ -97,8 +102,9 @@ function unitsDir(files: Record<string, string>): string {
 }
 
 async function bunitDaemon(dir: string, ports: number[]): Promise<{ proc: Bun.Subprocess; startMs: number }> {
+  const argv = [bun, await cli(), "daemon", "--units", dir, "--control", `${dir}/control`, "--log-level", "warning"];
   const t0 = performance.now();
-  const proc = Bun.spawn([bun, cli, "daemon", "--units", dir, "--control", `${dir}/control`, "--log-level", "warning"], { stdout: "ignore", stderr: "ignore" });
+  const proc = Bun.spawn(argv, { stdout: "ignore", stderr: "ignore", env: nativeEnv });
   await until(() => allListening(ports), 20000, "bunit's sockets");
   return { proc, startMs: performance.now() - t0 };
 }
@@ -111,7 +117,13 @@ async function stop(p: Bun.Subprocess): Promise<void> {
 export async function activationLatency(rounds = 30): Promise<Row> {
   const reply = await testBinary("reply-once");
   const p1 = port();
-  const d = await bunitDaemon(unitsDir({ "lat.socket": `[Socket]\nListenStream=127.0.0.1:${p1}\n[Install]\nWantedBy=sockets.target\n`, "lat.service": `[Unit]\n# One start per measurement: no start limit.\nStartLimitIntervalSec=0\n[Service]\nExecStart=${reply}\n` }), [p1]);
+  const d = await bunitDaemon(
+    unitsDir({
+      "lat.socket": `[Socket]\nListenStream=127.0.0.1:${p1}\n${LIMITS_OFF}[Install]\nWantedBy=sockets.target\n`,
+      "lat.service": `[Unit]\n# One start per measurement: no start limit.\nStartLimitIntervalSec=0\n[Service]\nExecStart=${reply}\n`,
+    }),
+    [p1],
+  );
   const ours: number[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
@@ -130,13 +142,26 @@ export async function activationLatency(rounds = 30): Promise<Row> {
     peer.push(await firstByte(p2));
     await sa.exited;
   }
-  return { what: "Accept=no activation latency (median, connect to first byte)", ours: median(ours), peer: median(peer), peerName: "systemd-socket-activate", unit: "ms", better: "lower" };
+  return {
+    what: "Accept=no activation latency (median, connect to first byte)",
+    ours: median(ours),
+    peer: median(peer),
+    peerName: "systemd-socket-activate",
+    unit: "ms",
+    better: "lower",
+  };
 }
 
 export async function acceptRate(): Promise<Row[]> {
   const rows: Row[] = [];
   const pb = port();
-  const d = await bunitDaemon(unitsDir({ "rate.socket": `[Socket]\nListenStream=127.0.0.1:${pb}\nAccept=yes\nMaxConnections=256\n${LIMITS_OFF}[Install]\nWantedBy=sockets.target\n`, "rate@.service": "[Service]\nExecStart=/bin/echo x\nStandardInput=socket\n" }), [pb]);
+  const d = await bunitDaemon(
+    unitsDir({
+      "rate.socket": `[Socket]\nListenStream=127.0.0.1:${pb}\nAccept=yes\nMaxConnections=256\n${LIMITS_OFF}[Install]\nWantedBy=sockets.target\n`,
+      "rate@.service": "[Service]\nExecStart=/bin/echo x\nStandardInput=socket\n",
+    }),
+    [pb],
+  );
   let ours: number;
   try {
     await connRate(pb, 1);
@@ -145,7 +170,11 @@ export async function acceptRate(): Promise<Row[]> {
     await stop(d.proc);
   }
   const peers: { name: string; start: (p: number, dir: string) => Bun.Subprocess | null }[] = [
-    { name: "systemd-socket-activate --accept", start: (p) => Bun.spawn(["systemd-socket-activate", "--accept", "--inetd", "-l", `127.0.0.1:${p}`, "/bin/echo", "x"], { stdout: "ignore", stderr: "ignore" }) },
+    {
+      name: "systemd-socket-activate --accept",
+      start: (p) =>
+        Bun.spawn(["systemd-socket-activate", "--accept", "--inetd", "-l", `127.0.0.1:${p}`, "/bin/echo", "x"], { stdout: "ignore", stderr: "ignore" }),
+    },
     {
       name: "busybox inetd",
       start: (p, dir) => {
@@ -157,13 +186,19 @@ export async function acceptRate(): Promise<Row[]> {
       name: "openbsd-inetd",
       start: (p, dir) => {
         writeFileSync(join(dir, "inetd.conf"), `127.0.0.1:${p} stream tcp nowait root /bin/echo echo x\n`);
-        return Bun.spawn([join(peerRoot("openbsd-inetd"), "usr/sbin/inetd"), "-d", "-R", "1000000", join(dir, "inetd.conf")], { stdout: "ignore", stderr: "ignore" });
+        return Bun.spawn([join(peerRoot("openbsd-inetd"), "usr/sbin/inetd"), "-d", "-R", "1000000", join(dir, "inetd.conf")], {
+          stdout: "ignore",
+          stderr: "ignore",
+        });
       },
     },
     {
       name: "xinetd",
       start: (p, dir) => {
-        writeFileSync(join(dir, "xinetd.conf"), `defaults\n{\n instances = UNLIMITED\n cps = 100000 1\n}\nservice bench\n{\n type = UNLISTED\n socket_type = stream\n protocol = tcp\n port = ${p}\n bind = 127.0.0.1\n wait = no\n user = root\n server = /bin/echo\n server_args = x\n instances = UNLIMITED\n per_source = UNLIMITED\n cps = 100000 1\n}\n`);
+        writeFileSync(
+          join(dir, "xinetd.conf"),
+          `defaults\n{\n instances = UNLIMITED\n cps = 100000 1\n}\nservice bench\n{\n type = UNLISTED\n socket_type = stream\n protocol = tcp\n port = ${p}\n bind = 127.0.0.1\n wait = no\n user = root\n server = /bin/echo\n server_args = x\n instances = UNLIMITED\n per_source = UNLIMITED\n cps = 100000 1\n}\n`,
+        );
         return Bun.spawn([join(peerRoot("xinetd"), "usr/sbin/xinetd"), "-dontfork", "-f", join(dir, "xinetd.conf")], { stdout: "ignore", stderr: "ignore" });
       },
     },
@@ -173,13 +208,27 @@ export async function acceptRate(): Promise<Row[]> {
     const dir = mkdtempSync(join(tmpdir(), "bunit-bench-peer-"));
     const proc = peer.start(p, dir);
     if (!proc) {
-      rows.push({ what: "Accept=yes connections/s, /bin/echo per connection", ours, peer: NaN, peerName: `${peer.name} (not installed)`, unit: "conn/s", better: "higher" });
+      rows.push({
+        what: "Accept=yes connections/s, /bin/echo per connection",
+        ours,
+        peer: NaN,
+        peerName: `${peer.name} (not installed)`,
+        unit: "conn/s",
+        better: "higher",
+      });
       continue;
     }
     try {
       await until(() => listening(p), 10000, peer.name);
       await connRate(p, 1);
-      rows.push({ what: "Accept=yes connections/s, /bin/echo per connection", ours, peer: await connRate(p), peerName: peer.name, unit: "conn/s", better: "higher" });
+      rows.push({
+        what: "Accept=yes connections/s, /bin/echo per connection",
+        ours,
+        peer: await connRate(p),
+        peerName: peer.name,
+        unit: "conn/s",
+        better: "higher",
+      });
     } finally {
       await stop(proc);
     }
@@ -187,8 +236,8 @@ export async function acceptRate(): Promise<Row[]> {
   return rows;
 }
 
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+function rssMiB(pid: number, field = "VmRSS"): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
@@ -202,6 +251,7 @@ export async function hundredSockets(): Promise<Row[]> {
   const d = await bunitDaemon(unitsDir(files), ports);
   await Bun.sleep(300);
   const ourRss = rssMiB(d.proc.pid);
+  const ourAnon = rssMiB(d.proc.pid, "RssAnon");
   await stop(d.proc);
   const peerPorts = Array.from({ length: 100 }, port);
   const t0 = performance.now();
@@ -210,18 +260,42 @@ export async function hundredSockets(): Promise<Row[]> {
   const peerMs = performance.now() - t0;
   await Bun.sleep(300);
   const peerRss = rssMiB(sa.pid);
+  const peerAnon = rssMiB(sa.pid, "RssAnon");
   await stop(sa);
   return [
     { what: "100 sockets: start until all listen", ours: d.startMs, peer: peerMs, peerName: "systemd-socket-activate -l x100", unit: "ms", better: "lower" },
     { what: "100 sockets: RSS of the daemon", ours: ourRss, peer: peerRss, peerName: "systemd-socket-activate -l x100", unit: "MiB", better: "lower" },
+    { what: "100 sockets: private memory (RssAnon)", ours: ourAnon, peer: peerAnon, peerName: "systemd-socket-activate -l x100", unit: "MiB", better: "lower" },
   ];
 }
 
 /** Kernel-format uevents like the ones a gadget board sees (net, usb, module, tty). */
 function ueventCorpus(n: number): Uint8Array[] {
   const kinds = [
-    (i: number) => ["add@/devices/virtual/net/usb" + (i % 4), "ACTION=add", `DEVPATH=/devices/virtual/net/usb${i % 4}`, "SUBSYSTEM=net", `INTERFACE=usb${i % 4}`, `IFINDEX=${i % 90}`, `SEQNUM=${1000 + i}`],
-    (i: number) => [`change@/devices/platform/dummy_hcd.0/usb1/1-${i % 8}`, "ACTION=change", `DEVPATH=/devices/platform/dummy_hcd.0/usb1/1-${i % 8}`, "SUBSYSTEM=usb", "DEVTYPE=usb_device", "PRODUCT=1d6b/104/100", "TYPE=0/0/0", "BUSNUM=001", `DEVNUM=00${i % 8}`, `SEQNUM=${2000 + i}`, "DEVNAME=bus/usb/001/002", "MAJOR=189", "MINOR=1"],
+    (i: number) => [
+      "add@/devices/virtual/net/usb" + (i % 4),
+      "ACTION=add",
+      `DEVPATH=/devices/virtual/net/usb${i % 4}`,
+      "SUBSYSTEM=net",
+      `INTERFACE=usb${i % 4}`,
+      `IFINDEX=${i % 90}`,
+      `SEQNUM=${1000 + i}`,
+    ],
+    (i: number) => [
+      `change@/devices/platform/dummy_hcd.0/usb1/1-${i % 8}`,
+      "ACTION=change",
+      `DEVPATH=/devices/platform/dummy_hcd.0/usb1/1-${i % 8}`,
+      "SUBSYSTEM=usb",
+      "DEVTYPE=usb_device",
+      "PRODUCT=1d6b/104/100",
+      "TYPE=0/0/0",
+      "BUSNUM=001",
+      `DEVNUM=00${i % 8}`,
+      `SEQNUM=${2000 + i}`,
+      "DEVNAME=bus/usb/001/002",
+      "MAJOR=189",
+      "MINOR=1",
+    ],
     (i: number) => [`add@/module/mod${i % 16}`, "ACTION=add", `DEVPATH=/module/mod${i % 16}`, "SUBSYSTEM=module", `SEQNUM=${3000 + i}`],
   ];
   return Array.from({ length: n }, (_, i) => new TextEncoder().encode(kinds[i % kinds.length]!(i).join("\0") + "\0"));
@@ -242,7 +316,104 @@ export async function ueventParseRate(): Promise<Row> {
   const ref = join(dir, "uevent-parse-ref");
   const cc = Bun.spawnSync(["cc", "-O2", "-o", ref, join(repoRoot, "test/bench/uevent-parse-ref.c")]);
   if (cc.exitCode !== 0) throw new Error(`building the C reference: ${cc.stderr}`);
-  const out = Bun.spawnSync([ref, join(dir, "corpus"), String(rounds * 10)]).stdout.toString().trim().split(" ");
+  const out = Bun.spawnSync([ref, join(dir, "corpus"), String(rounds * 10)])
+    .stdout.toString()
+    .trim()
+    .split(" ");
   if (out[1] !== "0") throw new Error(`the C reference rejected ${out[1]} messages`);
-  return { what: "uevent parse and validate rate (kernel format)", ours, peer: Number(out[0]), peerName: "C reference, same checks", unit: "msg/s", better: "higher" };
+  return {
+    what: "uevent parse and validate rate (kernel format)",
+    ours,
+    peer: Number(out[0]),
+    peerName: "C reference, same checks",
+    unit: "msg/s",
+    better: "higher",
+  };
+}
+
+/** Opens n connections to port and keeps them; resolves once all are open. */
+async function holdConnections(port: number, n: number): Promise<{ close(): void }> {
+  const socks: { end(): void }[] = [];
+  for (let i = 0; i < n; i += 50) {
+    const batch = Array.from({ length: Math.min(50, n - i) }, () =>
+      Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, error() {}, connectError() {} } }),
+    );
+    socks.push(...(await Promise.all(batch)));
+  }
+  return { close: () => socks.forEach((s) => s.end()) };
+}
+
+/** Live children of pid (the per-connection service processes). */
+function childCount(pid: number): number {
+  let n = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      n += readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).length;
+    } catch {
+      /* thread gone */
+    }
+  }
+  return n;
+}
+
+/**
+ * The daemon's memory per live Accept=yes connection: 1000 connections held open, each with
+ * its instance (a service that sleeps), RSS after minus before, over 1000.
+ */
+export async function perConnectionMemory(conns = 1000): Promise<Row[]> {
+  // Each live connection costs the daemon two fds (the connection and the instance's pidfd):
+  // the soft limit goes up to the hard one here, and the daemons started below inherit it.
+  const limit = fdLimit();
+  fdLimit({ soft: limit.hard, hard: limit.hard });
+  if (limit.hard < 3 * conns) throw new Error(`the fd limit (${limit.hard}) is too low for ${conns} connections`);
+  const measure = async (proc: Bun.Subprocess, port: number) => {
+    await Bun.sleep(300);
+    const before = { rss: rssMiB(proc.pid), anon: rssMiB(proc.pid, "RssAnon") };
+    const held = await holdConnections(port, conns);
+    await until(() => childCount(proc.pid) >= conns, 60000, `${conns} instances`);
+    await Bun.sleep(500);
+    const after = { rss: rssMiB(proc.pid), anon: rssMiB(proc.pid, "RssAnon") };
+    held.close();
+    return { rss: ((after.rss - before.rss) * 1024) / conns, anon: ((after.anon - before.anon) * 1024) / conns };
+  };
+  try {
+    const p1 = port();
+    const d = await bunitDaemon(
+      unitsDir({
+        "hold.socket": `[Socket]\nListenStream=127.0.0.1:${p1}\nAccept=yes\nMaxConnections=${conns + 100}\nMaxConnectionsPerSource=${conns + 100}\n${LIMITS_OFF}[Install]\nWantedBy=sockets.target\n`,
+        "hold@.service": "[Service]\nExecStart=/bin/sleep 600\nStandardInput=socket\n",
+      }),
+      [p1],
+    );
+    let ours: { rss: number; anon: number };
+    try {
+      ours = await measure(d.proc, p1);
+    } finally {
+      await stop(d.proc);
+    }
+    const p2 = port();
+    const sa = Bun.spawn(["systemd-socket-activate", "--accept", "--inetd", "-l", `127.0.0.1:${p2}`, "/bin/sleep", "600"], {
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    let peer: { rss: number; anon: number };
+    try {
+      await until(() => listening(p2), 5000, "systemd-socket-activate");
+      peer = await measure(sa, p2);
+    } finally {
+      sa.kill("SIGTERM");
+      await sa.exited;
+      Bun.spawnSync(["pkill", "-f", "^/bin/sleep 600$"]);
+    }
+    // systemd-socket-activate keeps no per-connection state (it forks and forgets), so its
+    // growth is a floor, not a peer to divide by: the rows name it and leave the ratio out.
+    const what = `${conns} live Accept=yes connections: daemon memory per connection`;
+    const floor = (v: number) => `systemd-socket-activate --accept grew ${v.toFixed(2)} KiB per connection (keeps no state)`;
+    return [
+      { what: `${what} (RSS)`, ours: ours.rss, peer: NaN, peerName: floor(peer.rss), unit: "KiB", better: "lower" },
+      { what: `${what} (RssAnon)`, ours: ours.anon, peer: NaN, peerName: floor(peer.anon), unit: "KiB", better: "lower" },
+    ];
+  } finally {
+    fdLimit(limit);
+  }
 }

@@ -39,11 +39,24 @@ export class UsbDaemon {
 
   static async start(units: string, gadget?: string, extra: string[] = []): Promise<UsbDaemon> {
     mkdirSync(units, { recursive: true });
-    const proc = Bun.spawn(["/usr/bin/bun", "/usr/lib/bunit/firmware/cli.ts", "daemon", "--units", units, "--control", `${units}.control/control`, ...(gadget ? ["--gadget", gadget] : []), ...extra], {
-      stdin: "ignore",
-      stdout: "inherit",
-      stderr: "pipe",
-    });
+    const proc = Bun.spawn(
+      [
+        "/usr/bin/bun",
+        "/usr/lib/bunit/firmware/cli.ts",
+        "daemon",
+        "--units",
+        units,
+        "--control",
+        `${units}.control/control`,
+        ...(gadget ? ["--gadget", gadget] : []),
+        ...extra,
+      ],
+      {
+        stdin: "ignore",
+        stdout: "inherit",
+        stderr: "pipe",
+      },
+    );
     return new UsbDaemon(proc);
   }
 

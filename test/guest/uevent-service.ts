@@ -12,7 +12,10 @@ import { UeventMonitor } from "../../firmware/uevent/monitor.ts";
 const out = process.argv[2]!;
 const [fd] = listenFds();
 if (!fd) throw new Error("no fd in LISTEN_FDS");
-writeFileSync(out, `fd=${fd.fd} name=${fd.name} protocol=${n.getsockoptInt(fd.fd, SOL_SOCKET, 38 /* SO_PROTOCOL */)} passcred=${n.getsockoptInt(fd.fd, SOL_SOCKET, SO_PASSCRED)}\n`);
+writeFileSync(
+  out,
+  `fd=${fd.fd} name=${fd.name} protocol=${n.getsockoptInt(fd.fd, SOL_SOCKET, 38 /* SO_PROTOCOL */)} passcred=${n.getsockoptInt(fd.fd, SOL_SOCKET, SO_PASSCRED)}\n`,
+);
 const m = UeventMonitor.fromFd(fd.fd);
 m.onEvent((ev) => appendFileSync(out, `${ev.action} ${ev.devpath} ${ev.subsystem}\n`));
 m.onReject((why) => appendFileSync(out, `rejected: ${why}\n`));

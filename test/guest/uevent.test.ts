@@ -48,7 +48,9 @@ describe("the uevent monitor on the real kernel", () => {
     const { events, rejects } = open();
     const fd = n.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
     n.bind(fd, { family: "netlink", pid: 0, groups: 0 });
-    const forged = new TextEncoder().encode("add@/devices/virtual/net/evil\0ACTION=add\0DEVPATH=/devices/virtual/net/evil\0SUBSYSTEM=net\0INTERFACE=evil\0SEQNUM=1\0");
+    const forged = new TextEncoder().encode(
+      "add@/devices/virtual/net/evil\0ACTION=add\0DEVPATH=/devices/virtual/net/evil\0SUBSYSTEM=net\0INTERFACE=evil\0SEQNUM=1\0",
+    );
     n.sendmsgCreds(fd, forged, { family: "netlink", pid: 0, groups: 1 }, { pid: process.pid, uid: 0, gid: 0 });
     n.close(fd);
     await waitFor(() => rejects.length > 0, 5000, "the forged message to be seen");
@@ -74,7 +76,10 @@ describe("BindToDevice= waits for the interface", () => {
     const dir = mkdtempSync("/tmp/bunit-bind-dev-");
     writeFileSync(join(dir, "onusb.socket"), "[Socket]\nListenStream=0.0.0.0:20090\nBindToDevice=usb0\n[Install]\nWantedBy=sockets.target\n");
     writeFileSync(join(dir, "onusb.service"), "[Service]\nExecStart=/bin/true\n");
-    writeFileSync(join(dir, "gadget.json"), JSON.stringify({ name: "bunit-ncm", vendor_id: 0x1d6b, product_id: 0x0109, functions: [{ kind: "ncm", instance: "usb0" }] }));
+    writeFileSync(
+      join(dir, "gadget.json"),
+      JSON.stringify({ name: "bunit-ncm", vendor_id: 0x1d6b, product_id: 0x0109, functions: [{ kind: "ncm", instance: "usb0" }] }),
+    );
     expect(readFileSync("/proc/net/dev", "utf8")).not.toContain("usb0:");
     const daemon = await UsbDaemon.start(dir, join(dir, "gadget.json"));
     try {
@@ -95,11 +100,20 @@ describe("sockets started and stopped by devices (real uevents)", () => {
     Bun.spawnSync(["rmmod", "cdc_acm"]);
     const dir = mkdtempSync("/tmp/bunit-devices-");
     const dev = "sys-module-cdc_acm.device";
-    writeFileSync(join(dir, "ondev.socket"), `[Unit]\nBindsTo=${dev}\nAfter=${dev}\n[Socket]\nListenStream=${dir}/ondev.sock\nRemoveOnStop=yes\n[Install]\nWantedBy=${dev}\n`);
+    writeFileSync(
+      join(dir, "ondev.socket"),
+      `[Unit]\nBindsTo=${dev}\nAfter=${dev}\n[Socket]\nListenStream=${dir}/ondev.sock\nRemoveOnStop=yes\n[Install]\nWantedBy=${dev}\n`,
+    );
     writeFileSync(join(dir, "ondev.service"), "[Service]\nExecStart=/bin/true\n");
-    writeFileSync(join(dir, "onusb.socket"), `[Unit]\nBindsTo=sys-subsystem-net-devices-usb0.device\nAfter=sys-subsystem-net-devices-usb0.device\n[Socket]\nListenStream=${dir}/onusb.sock\n[Install]\nWantedBy=sys-subsystem-net-devices-usb0.device\n`);
+    writeFileSync(
+      join(dir, "onusb.socket"),
+      `[Unit]\nBindsTo=sys-subsystem-net-devices-usb0.device\nAfter=sys-subsystem-net-devices-usb0.device\n[Socket]\nListenStream=${dir}/onusb.sock\n[Install]\nWantedBy=sys-subsystem-net-devices-usb0.device\n`,
+    );
     writeFileSync(join(dir, "onusb.service"), "[Service]\nExecStart=/bin/true\n");
-    writeFileSync(join(dir, "gadget.json"), JSON.stringify({ name: "bunit-devs", vendor_id: 0x1d6b, product_id: 0x010a, functions: [{ kind: "ncm", instance: "usb0" }] }));
+    writeFileSync(
+      join(dir, "gadget.json"),
+      JSON.stringify({ name: "bunit-devs", vendor_id: 0x1d6b, product_id: 0x010a, functions: [{ kind: "ncm", instance: "usb0" }] }),
+    );
     const daemon = await UsbDaemon.start(dir, join(dir, "gadget.json"), ["--log-level", "debug"]);
     try {
       await daemon.waitLog(/Reached default\.target/);
@@ -115,7 +129,14 @@ describe("sockets started and stopped by devices (real uevents)", () => {
       await waitFor(() => !existsSync(`${dir}/ondev.sock`), 10000, "ondev.socket stopped after rmmod");
       await daemon.waitLog(/Device \/sys\/module\/cdc_acm is gone\./, 5000);
     } catch (e) {
-      throw new Error(`${(e as Error).message}\n${daemon.log().split("\n").filter((l) => !l.includes("debug")).slice(-40).join("\n")}`);
+      throw new Error(
+        `${(e as Error).message}\n${daemon
+          .log()
+          .split("\n")
+          .filter((l) => !l.includes("debug"))
+          .slice(-40)
+          .join("\n")}`,
+      );
     } finally {
       await daemon.stop();
       Bun.spawnSync(["modprobe", "cdc_acm"]);
@@ -126,14 +147,21 @@ describe("sockets started and stopped by devices (real uevents)", () => {
 describe("ListenNetlink=kobject-uevent", () => {
   test("the socket is created as systemd does; a real uevent activates a service that reads it with the library", async () => {
     const dir = mkdtempSync("/tmp/bunit-kobj-");
-    writeFileSync(join(dir, "kobj.socket"), "[Socket]\nListenNetlink=kobject-uevent 1\nPassCredentials=yes\nReceiveBuffer=1M\n[Install]\nWantedBy=sockets.target\n");
+    writeFileSync(
+      join(dir, "kobj.socket"),
+      "[Socket]\nListenNetlink=kobject-uevent 1\nPassCredentials=yes\nReceiveBuffer=1M\n[Install]\nWantedBy=sockets.target\n",
+    );
     writeFileSync(join(dir, "kobj.service"), `[Service]\nExecStart=/usr/bin/bun /opt/bunit/test/guest/uevent-service.ts ${dir}/report\n`);
     const daemon = await UsbDaemon.start(dir);
     try {
       await daemon.waitLog(/Reached default\.target/);
       expect(existsSync(`${dir}/report`)).toBe(false);
       writeFileSync("/sys/class/net/lo/uevent", "change");
-      await waitFor(() => existsSync(`${dir}/report`) && readFileSync(`${dir}/report`, "utf8").includes("change /devices/virtual/net/lo net"), 15000, "the service to report the uevent").catch((e) => {
+      await waitFor(
+        () => existsSync(`${dir}/report`) && readFileSync(`${dir}/report`, "utf8").includes("change /devices/virtual/net/lo net"),
+        15000,
+        "the service to report the uevent",
+      ).catch((e) => {
         throw new Error(`${(e as Error).message}\n${daemon.log()}`);
       });
       expect(readFileSync(`${dir}/report`, "utf8")).toStartWith(`fd=3 name=kobj.socket protocol=${NETLINK_KOBJECT_UEVENT} passcred=1\n`);

@@ -10,7 +10,8 @@ import { Logger } from "../../firmware/core/log.ts";
 import * as n from "../../firmware/native.ts";
 import { parseFunctionSpec } from "../../firmware/usb/descriptor-spec.ts";
 import { compileFunction } from "../../firmware/usb/ffs-blobs.ts";
-import { markFunctionReady, openUsbFunction } from "../../firmware/usb/ffs-port.ts";
+import { openUsbFunction } from "../../firmware/usb/ffs-port.ts";
+import { FunctionReadiness } from "../../firmware/usb/function-readiness.ts";
 import { Gadget } from "../../firmware/usb/gadget.ts";
 import { validateGadgetConfig } from "../../firmware/usb/gadget-config.ts";
 import { kernelGadgetIo } from "../../firmware/usb/gadget-kernel.ts";
@@ -24,8 +25,15 @@ describe("FunctionFS and configfs on the real kernel", () => {
     const logger = new Logger("debug");
     const lines: string[] = [];
     logger.addSink((r) => lines.push(r.message));
-    const io = kernelGadgetIo({ debug: (m) => logger.debug(m), info: (m) => logger.info(m), warning: (m) => logger.warning(m), error: (m) => logger.error(m) });
-    const cfg = validateGadgetConfig({ name: "bunit-kt", vendor_id: 0x1d6b, product_id: 0x0106, functions: [{ kind: "ffs", instance: "kt", mount: MOUNT }] }, "kernel-test");
+    const readiness = new FunctionReadiness();
+    const io = kernelGadgetIo(
+      { debug: (m) => logger.debug(m), info: (m) => logger.info(m), warning: (m) => logger.warning(m), error: (m) => logger.error(m) },
+      readiness,
+    );
+    const cfg = validateGadgetConfig(
+      { name: "bunit-kt", vendor_id: 0x1d6b, product_id: 0x0106, functions: [{ kind: "ffs", instance: "kt", mount: MOUNT }] },
+      "kernel-test",
+    );
     const g = new Gadget(cfg, io);
     g.compose();
     try {
@@ -35,21 +43,21 @@ describe("FunctionFS and configfs on the real kernel", () => {
       g.supervise();
       const blobs = { descriptors: spec.descriptors, strings: spec.strings, source: "test" };
       let port = openUsbFunction(MOUNT, blobs);
-      markFunctionReady(MOUNT, true);
+      readiness.mark(MOUNT, true);
       expect(await bound).toBe("dummy_udc.0");
       expect(port.endpointNames).toEqual(["ep1", "ep2"]);
       // The last ep0 closes: the kernel resets the function and unbinds the gadget.
       for (const fd of [port.ep0, ...port.endpoints]) n.close(fd);
-      markFunctionReady(MOUNT, false);
+      readiness.mark(MOUNT, false);
       await waitFor(() => g.boundUdc() === "", 5000, "the kernel to unbind the gadget");
       // Descriptors again: supervise() binds it again.
       port = openUsbFunction(MOUNT, blobs);
-      markFunctionReady(MOUNT, true);
+      readiness.mark(MOUNT, true);
       await waitFor(() => g.boundUdc() === "dummy_udc.0", 5000, "the gadget bound again");
       expect(lines.join("\n")).toContain("the kernel unbound it");
       g.unbind();
       for (const fd of [port.ep0, ...port.endpoints]) n.close(fd);
-      markFunctionReady(MOUNT, false);
+      readiness.mark(MOUNT, false);
     } finally {
       g.teardown();
     }

@@ -5,7 +5,7 @@
  * device. The client is node-usb (`usb` package), as a host program would be.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, rmSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { usb } from "usb";
 import { UsbDaemon, usbConfigured, waitFor } from "./support.ts";
@@ -30,7 +30,13 @@ interface Dev {
   serialNumber: string | null;
   configuration?: {
     configurationName?: string;
-    interfaces: { alternate: { interfaceClass: number; interfaceName?: string; endpoints: { endpointNumber: number; direction: string; type: string; packetSize: number }[] } }[];
+    interfaces: {
+      alternate: {
+        interfaceClass: number;
+        interfaceName?: string;
+        endpoints: { endpointNumber: number; direction: string; type: string; packetSize: number }[];
+      };
+    }[];
   };
   open(): Promise<void>;
   close(): Promise<void>;
@@ -64,10 +70,14 @@ const GADGET = {
 async function findDevice(timeoutMs = 15000): Promise<Dev> {
   let dev: Dev | undefined;
   await waitFor(() => usbConfigured(PID.toString(16).padStart(4, "0")), timeoutMs, "the gadget configured by the host side");
-  await waitFor(async () => {
-    dev = (await devices()).find((d) => d.vendorId === VID && d.productId === PID);
-    return !!dev;
-  }, timeoutMs, "the gadget enumerated on the host side");
+  await waitFor(
+    async () => {
+      dev = (await devices()).find((d) => d.vendorId === VID && d.productId === PID);
+      return !!dev;
+    },
+    timeoutMs,
+    "the gadget enumerated on the host side",
+  );
   return dev!;
 }
 
@@ -134,7 +144,11 @@ async function interfaceStringIndex(d: Dev): Promise<number> {
 }
 
 async function stringDescriptor(d: Dev, index: number, lang: number): Promise<string> {
-  const r = await d.controlTransferIn({ requestType: "standard", recipient: "device", request: 6, value: 0x0300 | index, index: lang }, 255, CONTROL_TIMEOUT_MS);
+  const r = await d.controlTransferIn(
+    { requestType: "standard", recipient: "device", request: 6, value: 0x0300 | index, index: lang },
+    255,
+    CONTROL_TIMEOUT_MS,
+  );
   const b = new Uint8Array(r.data!.buffer, r.data!.byteOffset, r.data!.byteLength);
   return Buffer.from(b.subarray(2, b[0])).toString("utf16le");
 }
@@ -157,6 +171,7 @@ describe("ListenUSBFunction= with a composed gadget on dummy_hcd", () => {
   });
   afterAll(async () => {
     await daemon?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test("the UDC was bound only after the socket wrote the descriptors", () => {
@@ -209,7 +224,9 @@ describe("ListenUSBFunction= with a composed gadget on dummy_hcd", () => {
       // Stalled: an unknown IN request, an unknown OUT request, a standard request the function does not know.
       const stalledIn = await d.controlTransferIn(vendor(0x7f), 8, CONTROL_TIMEOUT_MS).catch((e: Error) => ({ status: "stall", error: e.message }));
       expect(stalledIn.status).toBe("stall");
-      const stalledOut = await d.controlTransferOut(vendor(0x7e), new Uint8Array([1]), CONTROL_TIMEOUT_MS).catch((e: Error) => ({ status: "stall", error: e.message }));
+      const stalledOut = await d
+        .controlTransferOut(vendor(0x7e), new Uint8Array([1]), CONTROL_TIMEOUT_MS)
+        .catch((e: Error) => ({ status: "stall", error: e.message }));
       expect(stalledOut.status).toBe("stall");
       // ep0 still works after the stalls.
       expect(text((await d.controlTransferIn(vendor(0x03), 64, CONTROL_TIMEOUT_MS)).data)).toBe("stored by the host");
@@ -221,7 +238,13 @@ describe("ListenUSBFunction= with a composed gadget on dummy_hcd", () => {
   test("bulk data goes both ways: short, packet-sized and large transfers come back intact", async () => {
     const d = await openLoopback();
     try {
-      for (const [size, chunk] of [[1, 16384], [512, 16384], [513, 16384], [100_000, 16384], [1 << 20, 65536]] as const) {
+      for (const [size, chunk] of [
+        [1, 16384],
+        [512, 16384],
+        [513, 16384],
+        [100_000, 16384],
+        [1 << 20, 65536],
+      ] as const) {
         const data = pattern(size, size);
         const back = await loop(d, data, chunk);
         expect(back.length).toBe(size);
@@ -275,7 +298,10 @@ describe("binary blobs as with systemd, and activation on ENABLE", () => {
     const dir = mkdtempSync("/tmp/bunit-usb-blobs-");
     const c = Bun.spawnSync(["bunit", "usb", "compile", join(UNITS, "usb-loopback.toml"), "--out", join(dir, "blobs")]);
     expect(c.exitCode).toBe(0);
-    writeFileSync(join(dir, "blobloop.socket"), "[Socket]\nListenUSBFunction=/dev/usb-ffs/loopback\nX-USBActivationEvent=enable\n[Install]\nWantedBy=sockets.target\n");
+    writeFileSync(
+      join(dir, "blobloop.socket"),
+      "[Socket]\nListenUSBFunction=/dev/usb-ffs/loopback\nX-USBActivationEvent=enable\n[Install]\nWantedBy=sockets.target\n",
+    );
     writeFileSync(
       join(dir, "blobloop.service"),
       `[Service]\nExecStart=/usr/bin/bun /usr/lib/bunit/firmware/examples/usb-loopback.ts\nUSBFunctionDescriptors=${dir}/blobs/descriptors.bin\nUSBFunctionStrings=${dir}/blobs/strings.bin\n`,
@@ -308,11 +334,22 @@ describe("malformed descriptions", () => {
     writeFileSync(join(dir, "bad.socket"), "[Socket]\nListenUSBFunction=/run/usb-bad\nService=bad.service\n[Install]\nWantedBy=sockets.target\n");
     writeFileSync(join(dir, "bad.service"), `[Service]\nExecStart=/bin/true\nUSBFunctionDescriptors=${dir}/bad.toml\n`);
     writeFileSync(join(dir, "bad.toml"), '[[interfaces]]\nclass = "vendor"\n[[interfaces.endpoints]]\nnumber = 1\ndirection = "out"\ntype = "bulky"\n');
-    writeFileSync(join(dir, "gadget.json"), JSON.stringify({ name: "bunit-bad", vendor_id: VID, product_id: 0x0105, bind_timeout: 2, functions: [{ kind: "ffs", instance: "bad", mount: "/run/usb-bad" }] }));
+    writeFileSync(
+      join(dir, "gadget.json"),
+      JSON.stringify({
+        name: "bunit-bad",
+        vendor_id: VID,
+        product_id: 0x0105,
+        bind_timeout: 2,
+        functions: [{ kind: "ffs", instance: "bad", mount: "/run/usb-bad" }],
+      }),
+    );
     const daemon = await UsbDaemon.start(dir, join(dir, "gadget.json"));
     try {
       await daemon.waitLog(/bad\.socket: .*bad\.toml: invalid USB function description/);
-      expect(daemon.log()).toContain(`ListenUSBFunction=/run/usb-bad (${dir}/bad.socket:2): ${dir}/bad.toml: invalid USB function description:\n  interfaces[0].endpoints[0].type: must be "bulk", "interrupt" or "isochronous", not "bulky"`);
+      expect(daemon.log()).toContain(
+        `ListenUSBFunction=/run/usb-bad (${dir}/bad.socket:2): ${dir}/bad.toml: invalid USB function description:\n  interfaces[0].endpoints[0].type: must be "bulk", "interrupt" or "isochronous", not "bulky"`,
+      );
       // Nothing was written: the kernel made no endpoint files, and a correct writer can still use ep0.
       expect(readdirSync("/run/usb-bad")).toEqual(["ep0"]);
       await daemon.waitLog(/gadget bunit-bad: cannot bind after 2 s: ffs\.bad has no descriptors yet/);
@@ -374,5 +411,4 @@ describe("daemon-reexec with a composed gadget", () => {
     }
     expect(daemon.log().match(/unbound/g)?.length ?? 0).toBe(unbindsBefore);
   });
-
 });

@@ -39,7 +39,10 @@ describe("vsock sockets in the QEMU board", () => {
     Bun.spawnSync(["modprobe", "-r", "vsock_loopback"]);
     expect(modules()).not.toContain("vsock_loopback");
     const dir = mkdtempSync("/tmp/bunit-vsock-");
-    writeFileSync(join(dir, "vecho.socket"), `[Socket]\nListenStream=vsock:local:${PORT}\nAccept=yes\nMaxConnections=64\nMaxConnectionsPerSource=40\n[Install]\nWantedBy=sockets.target\n`);
+    writeFileSync(
+      join(dir, "vecho.socket"),
+      `[Socket]\nListenStream=vsock:local:${PORT}\nAccept=yes\nMaxConnections=64\nMaxConnectionsPerSource=40\n[Install]\nWantedBy=sockets.target\n`,
+    );
     writeFileSync(join(dir, "vecho@.service"), `[Service]\nExecStart=/bin/sh -c 'echo "$REMOTE_ADDR $REMOTE_PORT"; exec cat'\nStandardInput=socket\n`);
     daemon = await UsbDaemon.start(dir);
     await daemon.waitLog(/Reached default\.target/);
@@ -50,7 +53,11 @@ describe("vsock sockets in the QEMU board", () => {
   });
 
   test("a socket whose vsock transport is missing waits, and binds when the module is loaded", async () => {
-    expect(daemon.log()).toMatch(new RegExp(`vecho\\.socket: the vsock transport for vsock:local:${PORT} is not there yet \\(E[A-Z]+\\); vsock:local:${PORT} will be bound when it appears`));
+    expect(daemon.log()).toMatch(
+      new RegExp(
+        `vecho\\.socket: the vsock transport for vsock:local:${PORT} is not there yet \\(E[A-Z]+\\); vsock:local:${PORT} will be bound when it appears`,
+      ),
+    );
     expect(daemon.log()).not.toContain("Failed to create listening socket");
     expect(Bun.spawnSync(["modprobe", "vsock_loopback"]).exitCode).toBe(0);
     await daemon.waitLog(new RegExp(`vsock:local:${PORT}: bound now`), 10000);
@@ -167,10 +174,14 @@ describe("the vsock TS API and bunit vsock listen", () => {
   test("bunit vsock listen accepts one connection and bridges it", async () => {
     const p = Bun.spawn(["bunit", "vsock", "listen", "20011"], { stdin: new TextEncoder().encode("hello from listen\n"), stdout: "pipe", stderr: "pipe" });
     let c: VsockStream | undefined;
-    await waitFor(async () => {
-      c = await connectVsock("local:20011").catch(() => undefined);
-      return !!c;
-    }, 15000, "bunit vsock listen to accept");
+    await waitFor(
+      async () => {
+        c = await connectVsock("local:20011").catch(() => undefined);
+        return !!c;
+      },
+      15000,
+      "bunit vsock listen to accept",
+    );
     expect(await readAll(c!, (t) => t.includes("\n"))).toBe("hello from listen\n");
     await c!.write("back\n");
     c!.close();

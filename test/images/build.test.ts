@@ -24,7 +24,23 @@ describe("build-image", () => {
       expect(existsSync(img.kernel)).toBe(true);
       const files = await cpioList(img.initramfs);
       const arch = img.board.arch;
-      for (const f of ["init", "bin/busybox", "usr/bin/bun", "usr/bin/bunit", "usr/lib/bunit/libbunit.so", "usr/lib/bunit/bunit-exec", "usr/lib/bunit/firmware/cli.ts", "usr/lib/bunit/firmware/tools/guest-agent.ts", "etc/bunit/units/echo.socket", "dev/console", "etc/passwd"]) {
+      for (const f of [
+        "init",
+        "bin/busybox",
+        "usr/bin/bun",
+        "usr/bin/bunit",
+        "usr/lib/bunit/libbunit.so",
+        "usr/lib/bunit/firmware/cli.ts",
+        "usr/lib/bunit/bunit.js",
+        "usr/lib/bunit/bunit.js.jsc",
+        "usr/lib/bunit/firmware/tools/guest-agent.ts",
+        "etc/bunit/units/echo.socket",
+        "dev/console",
+        "etc/passwd",
+        "etc/bunit/units/sockets.target.wants/echo.socket",
+        "etc/bunit/units/.bunit-presets-applied",
+        "etc/bunit/system-preset/50-board.preset",
+      ]) {
         expect(files).toContain(f);
       }
       expect(files).toContain(arch === "x86_64" ? "lib64/ld-linux-x86-64.so.2" : "lib/ld-linux-aarch64.so.1");
@@ -33,10 +49,10 @@ describe("build-image", () => {
       expect(files.some((f) => f.startsWith("opt/bunit/test/guest"))).toBe(img.board.rootfs.includeTests);
       // The Bun and native binaries are built for the board.
       const tmp = mkdtempSync(join(tmpdir(), "bunit-img-"));
-      await $({ cwd: tmp })`zstd -dc ${img.initramfs} | busybox cpio -i -d usr/bin/bun usr/lib/bunit/bunit-exec 2>/dev/null`;
+      await $({ cwd: tmp })`zstd -dc ${img.initramfs} | busybox cpio -i -d usr/bin/bun usr/lib/bunit/libbunit.so 2>/dev/null`;
       const want = arch === "x86_64" ? "x86-64" : "ARM aarch64";
       expect((await $`file -b ${join(tmp, "usr/bin/bun")}`).stdout).toContain(want);
-      expect((await $`file -b ${join(tmp, "usr/lib/bunit/bunit-exec")}`).stdout).toContain(want);
+      expect((await $`file -b ${join(tmp, "usr/lib/bunit/libbunit.so")}`).stdout).toContain(want);
       rmSync(tmp, { recursive: true, force: true });
     }, 600000);
   }
@@ -45,13 +61,26 @@ describe("build-image", () => {
     const img = await buildImage("raspberrypi-zero2w", { log: () => {} });
     expect(img.sdcard).toBeDefined();
     const parts = (await $`sfdisk -J ${img.sdcard!}`).stdout;
-    expect(JSON.parse(parts).partitiontable.partitions[0]).toMatchObject({ start: 2048, type: "c", bootable: true });
+    const table = JSON.parse(parts).partitiontable.partitions;
+    expect(table[0]).toMatchObject({ start: 2048, type: "c", bootable: true });
+    // The root on flash: a squashfs second partition, then the data partition (empty until
+    // the board's first boot formats it).
+    expect(table.map((p: { type: string }) => p.type)).toEqual(["c", "83", "83"]);
+    const magic = (await $`dd if=${img.sdcard!} bs=512 skip=${table[1].start} count=1 status=none`.quiet()).stdout.slice(0, 4);
+    expect(magic).toBe("hsqs");
     const listing = (await $`mdir -i ${img.sdcard! + "@@1M"} -b ::/`).stdout;
-    for (const f of ["bootcode.bin", "start.elf", "fixup.dat", "vmlinuz", "initrd.img", "config.txt", "cmdline.txt", "bcm2837-rpi-zero-2-w.dtb"]) expect(listing).toContain(`::/${f}`);
+    for (const f of ["bootcode.bin", "start.elf", "fixup.dat", "vmlinuz", "initrd.img", "config.txt", "cmdline.txt", "bcm2837-rpi-zero-2-w.dtb"])
+      expect(listing).toContain(`::/${f}`);
     const tmp = mkdtempSync(join(tmpdir(), "bunit-sd-"));
     await $`mcopy -i ${img.sdcard! + "@@1M"} ::/bcm2837-rpi-zero-2-w.dtb ${tmp}/board.dtb`;
     expect((await $`fdtget -t s ${tmp}/board.dtb /soc/usb@7e980000 dr_mode`).stdout.trim()).toBe("peripheral");
     rmSync(tmp, { recursive: true, force: true });
+    // The block map beside it: bmaptool checks it against the image.
+    const bmap = readFileSync(`${img.sdcard!}.bmap`, "utf8");
+    expect(bmap).toContain(`<ImageSize> ${268435456} </ImageSize>`);
+    await $`bmaptool -q copy --bmap ${img.sdcard!}.bmap ${img.sdcard!} ${tmp}-copy.img`;
+    expect((await $`cmp ${img.sdcard!} ${tmp}-copy.img`).exitCode).toBe(0);
+    rmSync(`${tmp}-copy.img`, { force: true });
   }, 600000);
 
   test("a second build with nothing changed runs no step; --dry-run prints the plan", async () => {
@@ -66,10 +95,13 @@ describe("build-image", () => {
   test("a bad board config is a clear error", async () => {
     const dir = mkdtempSync(join(tmpdir(), "bunit-board-"));
     const f = join(dir, "broken.toml");
-    writeFileSync(f, `name = "broken"\ndescription = "x"\narch = "x86_64"\nhostname = "b"\n[kernel]\npackage = "linux-image-amd64"\ncmdline = ""\nmodules = ["usb_f_fs", "no_such_module"]\n[qemu]\nmachine = "q35"\nconsole = "ttyS0"\n`);
+    writeFileSync(
+      f,
+      `name = "broken"\ndescription = "x"\narch = "x86_64"\nhostname = "b"\n[kernel]\npackage = "linux-image-amd64"\ncmdline = ""\nmodules = ["usb_f_fs", "no_such_module"]\n[qemu]\nmachine = "q35"\nconsole = "ttyS0"\n`,
+    );
     await expect(buildImage(f, { log: () => {} })).rejects.toThrow(/kernel.modules: no_such_module not found in linux-image-/);
     writeFileSync(f, `name = "broken"\narch = "sparc"\n`);
-    await expect(buildImage(f, { log: () => {} })).rejects.toThrow(/arch: must be one of x86_64, aarch64/);
+    await expect(buildImage(f, { log: () => {} })).rejects.toThrow(/arch: must be "x86_64" or "aarch64", not "sparc"/);
     rmSync(dir, { recursive: true, force: true });
   }, 600000);
 
@@ -83,7 +115,10 @@ describe("build-image", () => {
       // The daemon spawns services on arm64 too (native clone3 with the aarch64 entry code,
       // born in the unit's cgroup): a connection to the shipped echo socket gets its echo.
       await g.sh("bunit daemon --units /etc/bunit/units --control /run/bunit-test/control >/tmp/daemon.log 2>&1 </dev/null &");
-      await g.sh("for i in $(seq 1 240); do grep -Eq ':0007 0+:0000 0A' /proc/net/tcp6 /proc/net/tcp 2>/dev/null && exit 0; sleep 0.5; done; cat /tmp/daemon.log; exit 1", { timeoutMs: 180000 });
+      await g.sh(
+        "for i in $(seq 1 240); do grep -Eq ':0007 0+:0000 0A' /proc/net/tcp6 /proc/net/tcp 2>/dev/null && exit 0; sleep 0.5; done; cat /tmp/daemon.log; exit 1",
+        { timeoutMs: 180000 },
+      );
       const client = `const s = await Bun.connect({ hostname: "127.0.0.1", port: 7, socket: { data(_, d) { console.log(String(d).trim()); process.exit(0); } } }); s.write("echo on arm64\\n");`;
       const r = await g.run(["/usr/bin/bun", "-e", client], { timeoutMs: 60000 });
       expect(r.stdout.trim()).toBe("echo on arm64");

@@ -2,7 +2,7 @@
  * A mutation fuzzer for the two parsers that read untrusted text: unit files (syntax, every
  * [Socket]/[Service] directive, verify) and USB function specs (the descriptor compiler). The
  * properties: nothing throws except the parsers' own errors, and every rejection says where
- * (unit diagnostics carry file and line; spec errors list "path: problem" lines).
+ * (unit diagnostics carry file and line; spec errors list problems with a key path or a line).
  *
  *   bun test/robustness/fuzz.ts [--iterations N] [--seed S]     a longer run than CI's
  */
@@ -12,7 +12,8 @@ import { parseUnitText } from "../../firmware/unit/ini-syntax.ts";
 import { buildUnit } from "../../firmware/unit/unit-file.ts";
 import { verifyService, verifySocket } from "../../firmware/unit/unit-verify.ts";
 import { hostFacts } from "../../firmware/unit/host-facts.ts";
-import { parseFunctionSpec, SpecError } from "../../firmware/usb/descriptor-spec.ts";
+import { DescriptionError } from "../../firmware/lib/description-schema.ts";
+import { parseFunctionSpec } from "../../firmware/usb/descriptor-spec.ts";
 import { compileFunction, decodeFunction, decodeStrings } from "../../firmware/usb/ffs-blobs.ts";
 import { repoRoot } from "../../scripts/lib/paths.ts";
 
@@ -37,7 +38,60 @@ export class Rng {
   }
 }
 
-const TOKENS = ["=", "\\", "\n", "[", "]", "\"", "'", "%", "%n", "%i", "@", ":", "-", "0", "-1", "4294967296", "yes", "no", "infinity", "0x", " ", "\t", "#", ";", "vsock:", "[::1]:", "@abs", "/dev/", "../", "1M", "5s", "\u00e9", "\0", "ListenStream=", "Accept=", "ExecStart=", "[Socket]", "[Service]", "[Unit]", "=\"", "\\x2d", "type", "number", "direction", "max_packet", "{", "}", ",", "true", "1e9", "-0", "65536"];
+const TOKENS = [
+  "=",
+  "\\",
+  "\n",
+  "[",
+  "]",
+  '"',
+  "'",
+  "%",
+  "%n",
+  "%i",
+  "@",
+  ":",
+  "-",
+  "0",
+  "-1",
+  "4294967296",
+  "yes",
+  "no",
+  "infinity",
+  "0x",
+  " ",
+  "\t",
+  "#",
+  ";",
+  "vsock:",
+  "[::1]:",
+  "@abs",
+  "/dev/",
+  "../",
+  "1M",
+  "5s",
+  "\u00e9",
+  "\0",
+  "ListenStream=",
+  "Accept=",
+  "ExecStart=",
+  "[Socket]",
+  "[Service]",
+  "[Unit]",
+  '="',
+  "\\x2d",
+  "type",
+  "number",
+  "direction",
+  "max_packet",
+  "{",
+  "}",
+  ",",
+  "true",
+  "1e9",
+  "-0",
+  "65536",
+];
 
 export function mutate(rng: Rng, text: string): string {
   let t = text;
@@ -45,24 +99,34 @@ export function mutate(rng: Rng, text: string): string {
   for (let r = 0; r < rounds; r++) {
     const pos = t.length ? rng.int(t.length + 1) : 0;
     switch (rng.int(6)) {
-      case 0: t = t.slice(0, pos) + rng.pick(TOKENS) + t.slice(pos); break; // insert a token
-      case 1: t = t.slice(0, pos) + t.slice(pos + 1 + rng.int(8)); break; // delete a run
-      case 2: t = t.slice(0, pos) + String.fromCharCode(rng.int(256)) + t.slice(pos + 1); break; // flip a char
-      case 3: { // duplicate a line
+      case 0:
+        t = t.slice(0, pos) + rng.pick(TOKENS) + t.slice(pos);
+        break; // insert a token
+      case 1:
+        t = t.slice(0, pos) + t.slice(pos + 1 + rng.int(8));
+        break; // delete a run
+      case 2:
+        t = t.slice(0, pos) + String.fromCharCode(rng.int(256)) + t.slice(pos + 1);
+        break; // flip a char
+      case 3: {
+        // duplicate a line
         const lines = t.split("\n");
         const i = rng.int(lines.length);
         lines.splice(i, 0, lines[i]!);
         t = lines.join("\n");
         break;
       }
-      case 4: { // swap two lines
+      case 4: {
+        // swap two lines
         const lines = t.split("\n");
-        const i = rng.int(lines.length), j = rng.int(lines.length);
+        const i = rng.int(lines.length),
+          j = rng.int(lines.length);
         [lines[i], lines[j]] = [lines[j]!, lines[i]!];
         t = lines.join("\n");
         break;
       }
-      default: t = t.slice(0, pos); // truncate
+      default:
+        t = t.slice(0, pos); // truncate
     }
   }
   return t;
@@ -116,10 +180,11 @@ export function fuzzSpecOnce(text: string, json: boolean): "accepted" | "rejecte
     decodeStrings(c.strings);
     return "accepted";
   } catch (e) {
-    if (e instanceof SpecError) {
-      // Every problem names its place ("interfaces[0].endpoints[1].type: ..."), or is about the
-      // whole description; the message starts with the file.
-      if (!e.message.startsWith(`${e.source}: `) || e.problems.length === 0 || e.problems.some((p) => !/^\S.*?: ./.test(p) && !/^the description /.test(p))) return `unclear SpecError: ${e.message}`;
+    if (e instanceof DescriptionError) {
+      // Every problem names its place: a key path ("interfaces[0].endpoints[1].type: ...") or,
+      // for a syntax error or a document that is no table, a line; the message starts with the file.
+      if (!e.message.startsWith(`${e.source}: `) || e.problems.length === 0 || e.problems.some((p) => !p.message || (!p.path && !p.line)))
+        return `unclear DescriptionError: ${e.message}`;
       return "rejected";
     }
     return `crash: ${(e as Error).stack ?? e}`;
@@ -163,7 +228,7 @@ if (import.meta.main) {
   const r = fuzz(iterations, seed);
   const secs = (performance.now() - t0) / 1000;
   for (const [k, v] of Object.entries(r)) console.log(`${k}: ${v.runs} inputs, ${v.accepted} accepted, ${v.rejected} rejected, ${v.failures.length} failures`);
-  console.log(`seed ${seed}, ${(iterations * 2 / secs).toFixed(0)} inputs/s`);
+  console.log(`seed ${seed}, ${((iterations * 2) / secs).toFixed(0)} inputs/s`);
   for (const f of [...r.units.failures, ...r.specs.failures].slice(0, 5)) console.log(`\n${f}`);
   process.exit(r.units.failures.length + r.specs.failures.length ? 1 : 0);
 }

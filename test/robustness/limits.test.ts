@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { request, TestDaemon, waitFor } from "../support/harness.ts";
+import { request, settled, TestDaemon, waitFor } from "../support/harness.ts";
 
 const fdCount = () => readdirSync("/proc/self/fd").length;
 const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]) / 1024;
@@ -25,7 +25,8 @@ describe("robustness under load", () => {
   let d: TestDaemon;
   beforeAll(async () => {
     d = await TestDaemon.start({
-      "flood.socket": "[Socket]\nListenStream=@DIR@/flood.sock\nAccept=yes\nMaxConnections=10\nBacklog=1024\nTriggerLimitIntervalSec=0\nPollLimitIntervalSec=0\n[Install]\nWantedBy=sockets.target\n",
+      "flood.socket":
+        "[Socket]\nListenStream=@DIR@/flood.sock\nAccept=yes\nMaxConnections=10\nBacklog=1024\nTriggerLimitIntervalSec=0\nPollLimitIntervalSec=0\n[Install]\nWantedBy=sockets.target\n",
       "flood@.service": "[Service]\nExecStart=/bin/sh -c 'read line; echo bye'\nStandardInput=socket\n",
       "other.socket": "[Socket]\nListenStream=@DIR@/other.sock\nAccept=yes\n[Install]\nWantedBy=sockets.target\n",
       "other@.service": "[Service]\nExecStart=/bin/echo pong\nStandardInput=socket\n",
@@ -40,7 +41,9 @@ describe("robustness under load", () => {
   test("an Accept=yes flood past MaxConnections: refused, the daemon stays responsive, nothing leaks", async () => {
     const instances = () => d.manager.loadedUnits().filter((u) => u.name.startsWith("flood@")).length;
     const round = async (n: number) => {
-      const clients = (await Promise.allSettled(Array.from({ length: n }, () => open(d.path("flood.sock"))))).flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+      const clients = (await Promise.allSettled(Array.from({ length: n }, () => open(d.path("flood.sock"))))).flatMap((r) =>
+        r.status === "fulfilled" ? [r.value] : [],
+      );
       return clients;
     };
     // Warm up once, then take the baseline.
@@ -62,11 +65,18 @@ describe("robustness under load", () => {
     // Release everything; the instances end (read() sees EOF) and are collected.
     for (const c of clients) c.destroy();
     await waitFor(() => instances() === 0, 15000, "flood instances to end");
-    await Bun.sleep(100);
+    // The last fds (connections, pidfds, pipes) close as their owners are collected: a leak is
+    // an fd that never does.
+    const fdLeak = await settled(
+      () => fdCount() - fd0,
+      (n) => n <= 2,
+      5000,
+    );
     Bun.gc(true);
-    const fdLeak = fdCount() - fd0;
     const rssGrowth = rssMiB() - rss0;
-    console.log(`flood: ${d.socket("flood.socket").connections.nAccepted} accepted, ${d.socket("flood.socket").connections.nRefused} refused; other socket answered in ${answerMs.toFixed(1)} ms; fds ${fd0} -> ${fd0 + fdLeak}; RSS +${rssGrowth.toFixed(1)} MiB`);
+    console.log(
+      `flood: ${d.socket("flood.socket").connections.nAccepted} accepted, ${d.socket("flood.socket").connections.nRefused} refused; other socket answered in ${answerMs.toFixed(1)} ms; fds ${fd0} -> ${fd0 + fdLeak}; RSS +${rssGrowth.toFixed(1)} MiB`,
+    );
     expect(fdLeak).toBeLessThanOrEqual(2);
     expect(rssGrowth).toBeLessThan(40);
     expect(d.sub("flood.socket")).toBe("listening");
@@ -80,8 +90,13 @@ describe("robustness under load", () => {
     const starts = d.messages("crash.service").filter((m) => /^Main process \d+:/.test(m)).length;
     expect(starts).toBe(4);
     c.destroy();
-    await Bun.sleep(100);
-    expect(fdCount() - fd0).toBeLessThanOrEqual(1);
+    expect(
+      await settled(
+        () => fdCount() - fd0,
+        (n) => n <= 1,
+        5000,
+      ),
+    ).toBeLessThanOrEqual(1);
   }, 20000);
 
   test("a service that never takes its connection: the trigger limit stops the socket", async () => {
@@ -92,7 +107,12 @@ describe("robustness under load", () => {
     const starts = d.messages("busy.service").filter((m) => /^Main process \d+:/.test(m)).length;
     expect(starts).toBe(8);
     c.destroy();
-    await Bun.sleep(100);
-    expect(fdCount() - fd0).toBeLessThanOrEqual(1);
+    expect(
+      await settled(
+        () => fdCount() - fd0,
+        (n) => n <= 1,
+        5000,
+      ),
+    ).toBeLessThanOrEqual(1);
   }, 20000);
 });

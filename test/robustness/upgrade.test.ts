@@ -10,16 +10,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { $ } from "zx";
 import { repoRoot } from "../../scripts/lib/paths.ts";
-import { request, waitFor } from "../support/harness.ts";
+import { request, testPort, waitFor } from "../support/harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "bunit-upgrade-"));
 const units = join(dir, "units");
 const control = join(dir, "run", "control");
 const cliPath = join(repoRoot, "firmware", "cli.ts");
 const bun = process.execPath;
-const port = 30000 + (process.pid % 20000);
-const slowPort = port + 1;
-const holdPort = port + 3;
+const port = testPort();
+const slowPort = testPort();
+const holdPort = testPort();
 let daemon: Bun.Subprocess<"ignore", "ignore", "pipe">;
 let daemonLog = "";
 const reexecs = () => daemonLog.match(/ re-executed \(/g)?.length ?? 0;
@@ -48,7 +48,11 @@ beforeAll(async () => {
     "hold@.service": "[Service]\nExecStart=/bin/sh -c 'echo up; read x; echo bye $x'\nStandardInput=socket\n",
   };
   for (const [k, v] of Object.entries(files)) writeFileSync(join(units, k), v);
-  daemon = Bun.spawn([bun, cliPath, "daemon", "--units", units, "--control", control, "--log-level", "debug", "--log-target", "console"], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  daemon = Bun.spawn([bun, cliPath, "daemon", "--units", units, "--control", control, "--log-level", "debug", "--log-target", "console"], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
   void (async () => {
     const dec = new TextDecoder();
     for await (const c of daemon.stderr) daemonLog += dec.decode(c, { stream: true });
@@ -83,7 +87,7 @@ describe("upgrade and reload under traffic", () => {
     };
     const workers = Array.from({ length: 8 }, worker);
     const late = request({ port: slowPort }, "", 15000); // answered by a process started before the exec
-    await Bun.sleep(300);
+    await waitFor(async () => (await cli("list-units")).stdout.includes("slow@"), 10000, "the slow instance runs before the first exec");
     const steps: string[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await cli("daemon-reexec");
@@ -95,7 +99,9 @@ describe("upgrade and reload under traffic", () => {
         const rl = await cli("reload");
         steps.push(`reload ${rl.exitCode} ${rl.stdout.trim()}`);
       }
-      await Bun.sleep(300);
+      // Traffic goes on between the steps: the next one happens under load.
+      const seen = ok;
+      await waitFor(() => ok >= seen + 20, 15000, "connections answered between steps");
     }
     running = false;
     await Promise.all(workers);
@@ -140,7 +146,11 @@ describe("upgrade and reload under traffic", () => {
     const hold = async () => {
       let text = "";
       let closed = false;
-      const s = await Bun.connect({ hostname: "127.0.0.1", port: holdPort, socket: { data: (_s, d) => void (text += Buffer.from(d).toString()), close: () => void (closed = true) } });
+      const s = await Bun.connect({
+        hostname: "127.0.0.1",
+        port: holdPort,
+        socket: { data: (_s, d) => void (text += Buffer.from(d).toString()), close: () => void (closed = true) },
+      });
       return { s, text: () => text, closed: () => closed };
     };
     const a = await hold();
@@ -163,7 +173,11 @@ describe("upgrade and reload under traffic", () => {
     await waitFor(() => a.closed() && b.closed(), 10000, "both instances done");
     expect(a.text()).toBe("up\nbye one\n");
     expect(b.text()).toBe("up\nbye two\n");
-    await waitFor(() => (daemonLog.slice(daemonLog.lastIndexOf(" re-executed (")).match(/hold@\S+\.service: Deactivated successfully/g)?.length ?? 0) === 2, 10000, "both instances collected by the new process");
+    await waitFor(
+      () => (daemonLog.slice(daemonLog.lastIndexOf(" re-executed (")).match(/hold@\S+\.service: Deactivated successfully/g)?.length ?? 0) === 2,
+      10000,
+      "both instances collected by the new process",
+    );
     expect(await request({ port: holdPort }, "three\n", 5000)).toBe("up\nbye three\n");
   }, 60000);
 });

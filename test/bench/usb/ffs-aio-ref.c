@@ -2,7 +2,8 @@
  * The C reference for the FunctionFS bulk benchmark: what a careful C service does with the
  * same fds bunit passes (LISTEN_FDS: ep0, ep1 bulk OUT, ep2 bulk IN). Linux AIO with DEPTH
  * requests of SIZE bytes in flight per direction, one thread each: ep1 is drained (sink), ep2
- * is fed (source); ep0 events are read and SETUP requests stalled.
+ * is fed (source); ep0 events are read and SETUP requests stalled. DEPTH and SIZE come from
+ * $FFS_DEPTH and $FFS_SIZE (8 and 65536 by default), as for the TypeScript service.
  */
 #define _GNU_SOURCE
 #include <linux/aio_abi.h>
@@ -15,17 +16,19 @@
 #include <unistd.h>
 #include <errno.h>
 
-#define DEPTH 4
-#define SIZE 16384
+#define MAX_DEPTH 64
+
+static int DEPTH = 8;
+static int SIZE = 65536;
 
 static void *pump(void *arg) {
 	int fd = (int)(long)arg & 0xffff;
 	int write_dir = ((long)arg >> 16) & 1;
 	aio_context_t ctx = 0;
 	if (syscall(SYS_io_setup, DEPTH, &ctx) < 0) { perror("io_setup"); exit(1); }
-	struct iocb cbs[DEPTH];
+	struct iocb cbs[MAX_DEPTH];
 	struct iocb *ptrs[1];
-	static __thread char *bufs[DEPTH];
+	static __thread char *bufs[MAX_DEPTH];
 	for (int i = 0; i < DEPTH; i++) {
 		if (posix_memalign((void **)&bufs[i], 4096, SIZE)) exit(1);
 		memset(bufs[i], 0xa5, SIZE);
@@ -48,7 +51,7 @@ static void *pump(void *arg) {
 			}
 			inflight++;
 		}
-		struct io_event ev[DEPTH];
+		struct io_event ev[MAX_DEPTH];
 		long n = syscall(SYS_io_getevents, ctx, 1, DEPTH, ev, NULL);
 		if (n < 0) { if (errno == EINTR) continue; perror("io_getevents"); exit(1); }
 		for (long k = 0; k < n; k++) {
@@ -64,10 +67,13 @@ static void *pump(void *arg) {
 int main(void) {
 	const char *n = getenv("LISTEN_FDS");
 	if (!n || atoi(n) < 3) { fprintf(stderr, "ffs-aio-ref: needs LISTEN_FDS with ep0, ep1, ep2\n"); return 1; }
+	if (getenv("FFS_DEPTH")) DEPTH = atoi(getenv("FFS_DEPTH"));
+	if (getenv("FFS_SIZE")) SIZE = atoi(getenv("FFS_SIZE"));
+	if (DEPTH < 1 || DEPTH > MAX_DEPTH || SIZE < 512) { fprintf(stderr, "ffs-aio-ref: FFS_DEPTH 1-%d, FFS_SIZE >= 512\n", MAX_DEPTH); return 1; }
 	pthread_t out, in;
 	pthread_create(&out, NULL, pump, (void *)(long)(4));
 	pthread_create(&in, NULL, pump, (void *)(long)(5 | (1 << 16)));
-	fprintf(stderr, "ffs-aio-ref: running\n");
+	fprintf(stderr, "ffs-aio-ref: running (%d x %d bytes)\n", DEPTH, SIZE);
 	char buf[sizeof(struct usb_functionfs_event) * 8];
 	for (;;) {
 		ssize_t r = read(3, buf, sizeof buf);

@@ -9,7 +9,7 @@
  * JSON line: { direct: {send, recv}, "bunit-c": ..., "bunit-ts": ... }, medians in bytes per
  * second ("send" is client to service, "recv" service to client).
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsbDaemon } from "../../guest/support.ts";
 
@@ -46,6 +46,29 @@ async function warmUp(port: number): Promise<void> {
   }
 }
 
+/** A process's CPU time so far (utime + stime from /proc/PID/stat), in seconds. */
+function cpuSeconds(pid: number): number {
+  if (pid < 0) return Number.NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, in USER_HZ (100)
+}
+
+/** The pid whose command line (NUL-separated) is exactly argv. */
+function pidOf(argv: string[]): number {
+  const want = `${argv.join("\0")}\0`;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, "utf8") === want) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  console.error(`(no process running ${argv.join(" ")}: its CPU is not reported)`);
+  return -1;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // Ports >= 20000 (the guide's rule is >= 10000).
@@ -69,17 +92,44 @@ try {
   await daemon.waitLog(/vbench-ts\.service: Started/, 10000);
   // Every service runs, and the daemon idles, during every variant's rounds; the rounds
   // alternate between the variants so that drift in the emulated machine hits them alike.
-  const got: Record<Variant, { send: number[]; recv: number[] }> = { direct: { send: [], recv: [] }, "bunit-c": { send: [], recv: [] }, "bunit-ts": { send: [], recv: [] } };
+  const got: Record<Variant, { send: number[]; recv: number[] }> = {
+    direct: { send: [], recv: [] },
+    "bunit-c": { send: [], recv: [] },
+    "bunit-ts": { send: [], recv: [] },
+  };
+  // The service's CPU seconds per direction, to tell what each costs per MB.
+  const pids: Record<Variant, number> = {
+    direct: direct.pid,
+    "bunit-c": pidOf([BIN, "serve"]),
+    "bunit-ts": pidOf(["/usr/bin/bun", "/opt/bunit/test/bench/vsock/ts-sink-source.ts"]),
+  };
+  const cpu: Record<Variant, { send: number; recv: number }> = {
+    direct: { send: 0, recv: 0 },
+    "bunit-c": { send: 0, recv: 0 },
+    "bunit-ts": { send: 0, recv: 0 },
+  };
+  const bytes: Record<Variant, { send: number; recv: number }> = structuredClone(cpu);
+  const timed = async (v: Variant, port: number, d: "send" | "recv") => {
+    const c0 = cpuSeconds(pids[v]);
+    const rate = await client(port, d, SECONDS);
+    cpu[v][d] += cpuSeconds(pids[v]) - c0;
+    bytes[v][d] += rate * SECONDS;
+    got[v][d].push(rate);
+  };
   for (let round = 0; round < ROUNDS; round++) {
     for (const [v, port] of Object.entries(variants) as [Variant, number][]) {
-      got[v].send.push(await client(port, "send", SECONDS));
-      got[v].recv.push(await client(port, "recv", SECONDS));
+      await timed(v, port, "send");
+      await timed(v, port, "recv");
     }
   }
   const res = {} as Record<Variant, Rates>;
   for (const v of Object.keys(variants) as Variant[]) {
     res[v] = { send: median(got[v].send), recv: median(got[v].recv) };
-    console.error(`${v}: client -> service ${(res[v].send / 1e6).toFixed(1)} MB/s, service -> client ${(res[v].recv / 1e6).toFixed(1)} MB/s (median of ${ROUNDS})`);
+    console.error(
+      `${v}: client -> service ${(res[v].send / 1e6).toFixed(1)} MB/s, service -> client ${(res[v].recv / 1e6).toFixed(1)} MB/s (median of ${ROUNDS}); ` +
+        `service CPU ${((cpu[v].send * 1e6) / (bytes[v].send / 1e6)).toFixed(0)} / ${((cpu[v].recv * 1e6) / (bytes[v].recv / 1e6)).toFixed(0)} us per MB, ` +
+        `${((100 * cpu[v].send) / (ROUNDS * SECONDS)).toFixed(0)} / ${((100 * cpu[v].recv) / (ROUNDS * SECONDS)).toFixed(0)} % of a CPU`,
+    );
   }
   console.log(JSON.stringify(res));
 } finally {

@@ -9,11 +9,12 @@ const CHUNK = 65536;
 const listener = VsockListener.fromListenFds();
 console.error("ts-sink-source: running");
 
-async function sink(c: VsockStream, first: Uint8Array): Promise<void> {
-  let total = BigInt(first.length);
-  for await (const chunk of c.readable) total += BigInt(chunk.length);
+async function sink(c: VsockStream): Promise<void> {
+  let total = 0;
+  // The chunks are only counted: views of the stream's buffer spare a copy each.
+  for await (const chunk of c.chunks({ views: true })) total += chunk.length;
   const le = new Uint8Array(8);
-  new DataView(le.buffer).setBigUint64(0, total, true);
+  new DataView(le.buffer).setBigUint64(0, BigInt(total), true);
   await c.write(le);
 }
 
@@ -26,14 +27,12 @@ async function source(c: VsockStream): Promise<void> {
   }
 }
 
+const mode = new Uint8Array(1);
 for (;;) {
   const c = await listener.accept();
-  const reader = c.readable.getReader();
-  const r = await reader.read();
-  reader.releaseLock();
-  if (!r.done && r.value.length) {
-    if (r.value[0] === 0x53 /* S */) await sink(c, r.value.subarray(1));
-    else if (r.value[0] === 0x52 /* R */) await source(c);
+  if ((await c.read(mode)) === 1) {
+    if (mode[0] === 0x53 /* S */) await sink(c);
+    else if (mode[0] === 0x52 /* R */) await source(c);
   }
   c.close();
 }
