@@ -39,6 +39,10 @@
 #include <linux/sched.h>
 #include <unistd.h>
 
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL /* Linux 5.5 */
+#endif
+
 /* systemd's exit codes for the step that failed (exit-status.h). */
 enum {
     EXIT_CHDIR = 200,
@@ -300,7 +304,10 @@ int bunit_spawn(const char *path, char *const *argv, char **envp, const int *fds
     if (!stack) return -ENOMEM;
     struct clone_args ca;
     memset(&ca, 0, sizeof ca);
-    ca.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+    /* CLONE_CLEAR_SIGHAND: the child starts with no handler of the daemon's installed. Bun's
+     * crash handler, run by a child that faults on the daemon's memory, would report the
+     * daemon crashed and leave it in the state of a crash; the child just dies of the signal. */
+    ca.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
     ca.pidfd = (uint64_t)(uintptr_t)&out[0];
     ca.exit_signal = SIGCHLD;
     ca.stack = (uint64_t)(uintptr_t)stack;

@@ -464,9 +464,6 @@ static int poller_wfd = -1;
 
 static void *poller_main(void *arg) {
     (void)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     struct epoll_event evs[64];
     for (;;) {
         int n = epoll_wait(poller_epfd, evs, 64, -1);
@@ -517,7 +514,13 @@ int bunit_poller_start(void) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);
+    /* Born with every signal blocked (the mask is inherited): no signal of the process, whose
+     * handlers are Bun's, is ever delivered on this thread, not even before its first line. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int r = pthread_create(&t, &attr, poller_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (r) return -r;
     pthread_detach(t);
