@@ -110,6 +110,8 @@ describe("build-image", () => {
     const g = await Guest.boot(img, { mode: "none", bootTimeoutMs: 300000 });
     try {
       expect((await g.sh("uname -m")).trim()).toBe("aarch64");
+      // The board's CPU has no SVE: under QEMU 7.2 it made the guest run stale JIT code (see the board config).
+      expect((await g.sh("grep -m1 Features /proc/cpuinfo")).split(/\s+/)).not.toContain("sve");
       expect((await g.sh("ls /sys/class/udc")).trim()).toBe("dummy_udc.0");
       expect((await g.sh("bun -e 'console.log(process.arch)'")).trim()).toBe("arm64");
       // The daemon spawns services on arm64 too (native clone3 with the aarch64 entry code,
@@ -121,6 +123,11 @@ describe("build-image", () => {
       );
       const client = `const s = await Bun.connect({ hostname: "127.0.0.1", port: 7, socket: { data(_, d) { console.log(String(d).trim()); process.exit(0); } } }); s.write("echo on arm64\\n");`;
       const r = await g.run(["/usr/bin/bun", "-e", client], { timeoutMs: 60000 });
+      if (r.stdout.trim() !== "echo on arm64") {
+        // What the client saw, and what the daemon did with the connection.
+        const log = await g.sh("cat /tmp/daemon.log; echo '--- dmesg'; dmesg | tail -20", { allowFail: true });
+        console.error(`echo client: exit ${r.code ?? r.signal}, stdout ${JSON.stringify(r.stdout)}, stderr:\n${r.stderr}\ndaemon.log:\n${log}`);
+      }
       expect(r.stdout.trim()).toBe("echo on arm64");
       expect(await g.sh("cat /tmp/daemon.log")).toMatch(/echo@\S+\.service: Deactivated successfully|echo@\S+\.service: Started/);
     } finally {
