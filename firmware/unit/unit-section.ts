@@ -101,7 +101,8 @@ function checkUnitName(w: string): void {
 
 const deps = (get: (u: UnitSection) => string[]) => list(get, { check: checkUnitName });
 
-export const CONDITION_KINDS = [
+/** The conditions whose value is a path (which must be absolute). */
+const PATH_CONDITION_KINDS = [
   "PathExists",
   "PathExistsGlob",
   "PathIsDirectory",
@@ -113,6 +114,10 @@ export const CONDITION_KINDS = [
   "FileNotEmpty",
   "FileIsExecutable",
   "NeedsUpdate",
+] as const;
+
+export const CONDITION_KINDS = [
+  ...PATH_CONDITION_KINDS,
   "FirstBoot",
   "Architecture",
   "Firmware",
@@ -139,19 +144,7 @@ export const CONDITION_KINDS = [
   "KernelModuleLoaded",
 ] as const;
 
-const PATH_CONDITIONS = new Set([
-  "PathExists",
-  "PathExistsGlob",
-  "PathIsDirectory",
-  "PathIsSymbolicLink",
-  "PathIsMountPoint",
-  "PathIsReadWrite",
-  "PathIsEncrypted",
-  "DirectoryNotEmpty",
-  "FileNotEmpty",
-  "FileIsExecutable",
-  "NeedsUpdate",
-]);
+const PATH_CONDITIONS = new Set<string>(PATH_CONDITION_KINDS);
 
 export const UNIT_SCHEMA: SectionSchema<UnitSection> = {
   Description: string((u, v) => (u.description = v)),
