@@ -2,7 +2,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FAKE_HOST_FACTS, FakeHost } from "../testing/fake-host.ts";
+import { FakeHost } from "../testing/fake-host.ts";
 import { Manager } from "./manager.ts";
 
 let dir = "";
@@ -26,19 +26,7 @@ test("a device that enabled units want (a link in DEVICE.wants/, after presets w
   f.clock.fake.advance(1_000_000);
   m = new Manager({
     unitPath: [units],
-    logger: f.logger,
-    host: FAKE_HOST_FACTS,
-    clock: f.clock,
-    spawner: f.spawner,
-    killer: f.killer,
-    watcher: f.watcher,
-    lookups: f.lookups,
-    conditionEnv: f.conditionEnv,
-    dirs: f.dirs,
-    managerEnv: f.managerEnv,
-    daemonEnv: {},
-    notifySocket: null,
-    cgroups: null,
+    ...f.managerParts(),
   });
   await m.boot();
   const dev = m.loadedUnits().find((u) => u.name === device);

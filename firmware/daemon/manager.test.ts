@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as n from "../native.ts";
 import * as C from "../sys/constants.ts";
-import { FAKE_HOST_FACTS, FakeHost } from "../testing/fake-host.ts";
+import { FakeHost } from "../testing/fake-host.ts";
 import { Manager } from "./manager.ts";
 
 const SEC = 1_000_000;
@@ -40,19 +40,7 @@ function manager(files: Record<string, string>): Manager {
   for (const [name, text] of Object.entries(files)) writeFileSync(join(units, name), text.replaceAll("%d", dir));
   m = new Manager({
     unitPath: [units],
-    logger: f.logger,
-    host: FAKE_HOST_FACTS,
-    clock: f.clock,
-    spawner: f.spawner,
-    killer: f.killer,
-    watcher: f.watcher,
-    lookups: f.lookups,
-    conditionEnv: f.conditionEnv,
-    dirs: f.dirs,
-    managerEnv: f.managerEnv,
-    daemonEnv: {},
-    notifySocket: null,
-    cgroups: null,
+    ...f.managerParts(),
   });
   return m;
 }

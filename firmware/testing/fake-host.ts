@@ -285,6 +285,25 @@ export class FakeHost implements ServiceHost, SocketHost {
     };
   }
 
+  /** What a real Manager takes from this fake (its tests add unitPath): no notify socket, no cgroups, no daemon environment. */
+  managerParts() {
+    return {
+      logger: this.logger,
+      host: FAKE_HOST_FACTS,
+      clock: this.clock,
+      spawner: this.spawner,
+      killer: this.killer,
+      watcher: this.watcher,
+      lookups: this.lookups,
+      conditionEnv: this.conditionEnv,
+      dirs: this.dirs,
+      managerEnv: this.managerEnv,
+      daemonEnv: {},
+      notifySocket: null,
+      cgroups: null,
+    };
+  }
+
   /** Registers a unit so unit(name) finds it; returns it. */
   add<U extends UnitRuntime>(u: U): U {
     this.units.set(u.name, u);
