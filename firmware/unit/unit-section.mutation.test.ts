@@ -151,20 +151,25 @@ describe("[Unit]", () => {
   });
 });
 
+/** The conditions on a path, as systemd.unit(5) lists them first; a literal here, not the source's list. */
+const PATH_KINDS: readonly (typeof CONDITION_KINDS)[number][] = [
+  "PathExists",
+  "PathExistsGlob",
+  "PathIsDirectory",
+  "PathIsSymbolicLink",
+  "PathIsMountPoint",
+  "PathIsReadWrite",
+  "PathIsEncrypted",
+  "DirectoryNotEmpty",
+  "FileNotEmpty",
+  "FileIsExecutable",
+  "NeedsUpdate",
+];
+
 describe("conditions and asserts", () => {
   test("every kind systemd.unit(5) lists, as Condition and Assert", () => {
     expect([...CONDITION_KINDS]).toEqual([
-      "PathExists",
-      "PathExistsGlob",
-      "PathIsDirectory",
-      "PathIsSymbolicLink",
-      "PathIsMountPoint",
-      "PathIsReadWrite",
-      "PathIsEncrypted",
-      "DirectoryNotEmpty",
-      "FileNotEmpty",
-      "FileIsExecutable",
-      "NeedsUpdate",
+      ...PATH_KINDS,
       "FirstBoot",
       "Architecture",
       "Firmware",
@@ -204,22 +209,9 @@ describe("conditions and asserts", () => {
   });
 
   test("path conditions need absolute paths; the others do not", () => {
-    const path = [
-      "PathExists",
-      "PathExistsGlob",
-      "PathIsDirectory",
-      "PathIsSymbolicLink",
-      "PathIsMountPoint",
-      "PathIsReadWrite",
-      "PathIsEncrypted",
-      "DirectoryNotEmpty",
-      "FileNotEmpty",
-      "FileIsExecutable",
-      "NeedsUpdate",
-    ];
     for (const kind of CONDITION_KINDS) {
       const r = unit(`Condition${kind}=!rel`);
-      expect(r.diags).toEqual(path.includes(kind) ? [`u.service:2: error: Condition${kind}=: path "rel" is not absolute`] : []);
+      expect(r.diags).toEqual(PATH_KINDS.includes(kind) ? [`u.service:2: error: Condition${kind}=: path "rel" is not absolute`] : []);
     }
   });
 
