@@ -47,6 +47,20 @@ async function story(
 
 const exits = (h: FakeHost, code: number, ...names: string[]) => names.forEach((n) => h.spawner.behaviour.set(n, { exit: code }));
 
+/**
+ * The seven ways out of a notify reload state (`state`, entered by `enter` on a service of
+ * `service`): a stop, the watchdog, STOPPING=1, and the main process's exit with each outcome.
+ */
+async function waysOutOfReload(state: string, service: string, enter: (x: Story) => Promise<void>): Promise<void> {
+  await story(`${service}\nExecStop=/bin/stop`, async (x) => (await enter(x), x.s.stop()), [`${state}>stop`]);
+  await story(`${service}\nWatchdogSec=5\nTimeoutStartSec=60`, async (x) => (await enter(x), x.advance(5e6)), [`${state}>stop-watchdog`]);
+  await story(service, async (x) => (await enter(x), x.s.notify(x.main().pid, "STOPPING=1", [])), [`${state}>stop-sigterm`]);
+  await story(`${service}\nExecStopPost=/bin/post`, async (x) => (await enter(x), x.main().exit(0)), [`${state}>stop-post`]);
+  await story(service, async (x) => (await enter(x), x.main().exit(0)), [`${state}>dead`]);
+  await story(service, async (x) => (await enter(x), x.main().exit(1)), [`${state}>failed`]);
+  await story(`${service}\nRestart=always`, async (x) => (await enter(x), x.main().exit(0)), [`${state}>auto-restart`]);
+}
+
 describe("from dead, failed and auto-restart", () => {
   test("the first step of a start, by what the unit has", async () => {
     await story("ExecStart=/bin/main", ({ s }) => s.start(), ["dead>start"]);
@@ -357,14 +371,7 @@ describe("while active or reloading", () => {
       x.s.notify(x.main().pid, "RELOADING=1", []);
       expect(x.s.subState()).toBe("reload-notify");
     };
-    const notify = "Type=notify\nExecStart=/bin/main";
-    await story(`${notify}\nExecStop=/bin/stop`, async (x) => (await reloading(x), x.s.stop()), ["reload-notify>stop"]);
-    await story(`${notify}\nWatchdogSec=5\nTimeoutStartSec=60`, async (x) => (await reloading(x), x.advance(5e6)), ["reload-notify>stop-watchdog"]);
-    await story(notify, async (x) => (await reloading(x), x.s.notify(x.main().pid, "STOPPING=1", [])), ["reload-notify>stop-sigterm"]);
-    await story(`${notify}\nExecStopPost=/bin/post`, async (x) => (await reloading(x), x.main().exit(0)), ["reload-notify>stop-post"]);
-    await story(notify, async (x) => (await reloading(x), x.main().exit(0)), ["reload-notify>dead"]);
-    await story(notify, async (x) => (await reloading(x), x.main().exit(1)), ["reload-notify>failed"]);
-    await story(`${notify}\nRestart=always`, async (x) => (await reloading(x), x.main().exit(0)), ["reload-notify>auto-restart"]);
+    await waysOutOfReload("reload-notify", "Type=notify\nExecStart=/bin/main", reloading);
   });
 });
 
@@ -383,13 +390,7 @@ describe("Type=notify-reload", () => {
       "reload-notify>running",
     ]);
     await story(nr, async (x) => (await signalled(x), x.s.notify(x.main().pid, "READY=1", [])), ["reload-signal>running"]);
-    await story(`${nr}\nExecStop=/bin/stop`, async (x) => (await signalled(x), x.s.stop()), ["reload-signal>stop"]);
-    await story(`${nr}\nWatchdogSec=5\nTimeoutStartSec=60`, async (x) => (await signalled(x), x.advance(5e6)), ["reload-signal>stop-watchdog"]);
-    await story(nr, async (x) => (await signalled(x), x.s.notify(x.main().pid, "STOPPING=1", [])), ["reload-signal>stop-sigterm"]);
-    await story(`${nr}\nExecStopPost=/bin/post`, async (x) => (await signalled(x), x.main().exit(0)), ["reload-signal>stop-post"]);
-    await story(nr, async (x) => (await signalled(x), x.main().exit(0)), ["reload-signal>dead"]);
-    await story(nr, async (x) => (await signalled(x), x.main().exit(1)), ["reload-signal>failed"]);
-    await story(`${nr}\nRestart=always`, async (x) => (await signalled(x), x.main().exit(0)), ["reload-signal>auto-restart"]);
+    await waysOutOfReload("reload-signal", nr, signalled);
   });
 });
 
