@@ -101,7 +101,7 @@ describe("the HID keyboard example on dummy_hcd", () => {
     const typed: string[] = [];
     let shift = false;
     let dropped = 0;
-    const reader = Bun.spawn(["cat", eventDev], { stdout: "pipe", stderr: "pipe" });
+    const reader = Bun.spawn(["cat", eventDev], { stdout: "pipe", stderr: "inherit" });
     const reading = (async () => {
       let pending = Buffer.alloc(0);
       for await (const chunk of reader.stdout) {
