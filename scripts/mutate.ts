@@ -24,6 +24,7 @@ export const PURE_MODULES = [
   "firmware/unit/diagnostics.ts",
   "firmware/unit/exec-command.ts",
   "firmware/unit/exec-context.ts",
+  "firmware/unit/fnmatch.ts",
   "firmware/unit/ini-syntax.ts",
   "firmware/unit/listen-address.ts",
   "firmware/unit/section-schema.ts",

@@ -6,7 +6,7 @@ import type { UnitInfo } from "./unit-info.ts";
 import type { Property } from "./unit-properties.ts";
 import { renderShow, type ShowOptions } from "./show-select.ts";
 import { escapeControl } from "./systemd-format.ts";
-import { globRegExp } from "./unit-names.ts";
+import { unitPatternRegExp } from "../unit/fnmatch.ts";
 
 export interface DaemonSummary {
   pid: number;
@@ -129,7 +129,7 @@ export function formatSocketRows(rows: SocketRow[], legend = true): string {
  * pattern (a glob), and whose state is one of those asked; no pattern or state: every row.
  */
 export function selectSocketRows(rows: SocketRow[], patterns: readonly string[], states: readonly string[]): SocketRow[] {
-  const res = patterns.map(globRegExp);
+  const res = patterns.map(unitPatternRegExp);
   return rows.filter(
     (r) => (res.length === 0 || res.some((re) => re.test(r.unit) || re.test(r.activates))) && (states.length === 0 || states.includes(r.state)),
   );

@@ -7,7 +7,8 @@ import { TEST_HOST } from "../../test/support/host.ts";
 import { escapeControl, formatExecCommand, formatTimespan, formatTimestamp, octal } from "./systemd-format.ts";
 import { propertyValue, renderShow, showLines, splitPropertyArgs } from "./show-select.ts";
 import { notFoundProperties, unitFileStateOf, unitProperties, type Property, type PropertyContext } from "./unit-properties.ts";
-import { expandNames, globRegExp, jobNameProblem, mangleName } from "./unit-names.ts";
+import { unitPatternRegExp } from "../unit/fnmatch.ts";
+import { expandNames, jobNameProblem, mangleName } from "./unit-names.ts";
 import type { UnitRuntime } from "../runtime/unit-runtime.ts";
 
 describe("systemctl's value formats", () => {
@@ -82,12 +83,12 @@ describe("unit names", () => {
     expect(mangleName("web.socket")).toBe("web.socket");
     expect(mangleName("a b")).toBeNull();
     expect(mangleName("web*")).toBe("web*");
-    expect(globRegExp("web@?.service").test("web@1.service")).toBe(true);
-    expect(globRegExp("web@?.service").test("web@12.service")).toBe(false);
-    expect(globRegExp("[ab].socket").test("b.socket")).toBe(true);
-    expect(globRegExp("[!ab].socket").test("b.socket")).toBe(false);
-    expect(globRegExp("a.service").test("aXservice")).toBe(false);
-    expect(globRegExp("x[").test("x[")).toBe(true);
+    expect(unitPatternRegExp("web@?.service").test("web@1.service")).toBe(true);
+    expect(unitPatternRegExp("web@?.service").test("web@12.service")).toBe(false);
+    expect(unitPatternRegExp("[ab].socket").test("b.socket")).toBe(true);
+    expect(unitPatternRegExp("[!ab].socket").test("b.socket")).toBe(false);
+    expect(unitPatternRegExp("a.service").test("aXservice")).toBe(false);
+    expect(unitPatternRegExp("x[").test("x[")).toBe(true);
     const known = () => ["a.service", "ab.service", "b.socket"];
     expect(expandNames(["a*", "b.socket", "a.service", "zz", "no good"], known)).toEqual({
       names: ["a.service", "ab.service", "b.socket", "zz.service"],

@@ -3,6 +3,7 @@
  * ".service", shell globs (`'foo*'`, `'web@?.service'`, `[ab]`) match the units the daemon
  * knows, an invalid name or a template without an instance is refused with a clear message. Pure.
  */
+import { unitPatternRegExp } from "../unit/fnmatch.ts";
 import { parseUnitName } from "../unit/unit-name.ts";
 
 export function isGlob(s: string): boolean {
@@ -15,29 +16,6 @@ export function mangleName(s: string): string | null {
   if (parseUnitName(s)) return s;
   const withSuffix = `${s}.service`;
   return parseUnitName(withSuffix) ? withSuffix : null;
-}
-
-/** fnmatch(3) without flags: *, ? and [...] (with ! or ^ negation and ranges). */
-export function globRegExp(pattern: string): RegExp {
-  let re = "";
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === "*") re += ".*";
-    else if (c === "?") re += ".";
-    else if (c === "[") {
-      const end = pattern.indexOf("]", i + 2);
-      if (end < 0) {
-        re += "\\[";
-        continue;
-      }
-      let body = pattern.slice(i + 1, end);
-      const negate = body[0] === "!" || body[0] === "^";
-      if (negate) body = body.slice(1);
-      re += `[${negate ? "^" : ""}${body.replace(/[\\\]^]/g, "\\$&")}]`;
-      i = end;
-    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`);
 }
 
 export interface Expanded {
@@ -62,7 +40,7 @@ export function expandNames(args: readonly string[], known: () => readonly strin
       continue;
     }
     knownList ??= known();
-    const re = globRegExp(m);
+    const re = unitPatternRegExp(m);
     for (const k of knownList) if (re.test(k) && !names.includes(k)) names.push(k);
   }
   return { names, invalid };

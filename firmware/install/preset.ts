@@ -5,6 +5,7 @@
  * to /dev/null hides it altogether), the first matching line wins; with no matching line (no
  * preset files at all, say) a unit is enabled. Pure: files come in as text.
  */
+import { fnmatch } from "../unit/fnmatch.ts";
 import { isValidUnitName, parseUnitName } from "../unit/unit-name.ts";
 
 export type PresetAction = "enable" | "disable" | "ignore";
@@ -73,34 +74,6 @@ export function parsePresets(files: readonly PresetFile[]): { rules: PresetRule[
   return { rules, problems };
 }
 
-/** fnmatch(3) without flags: `*`, `?`, `[...]` / `[!...]`; `\` quotes the next character. */
-export function globToRegExp(pattern: string): RegExp {
-  let re = "";
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === "*") re += ".*";
-    else if (c === "?") re += ".";
-    else if (c === "\\" && i + 1 < pattern.length) re += escapeRe(pattern[++i]!);
-    else if (c === "[") {
-      const end = pattern.indexOf("]", i + 2);
-      if (end < 0) {
-        re += "\\[";
-        continue;
-      }
-      let body = pattern.slice(i + 1, end);
-      const negate = body.startsWith("!") || body.startsWith("^");
-      if (negate) body = body.slice(1);
-      re += `[${negate ? "^" : ""}${body.replace(/[\\\]]/g, "\\$&")}]`;
-      i = end;
-    } else re += escapeRe(c);
-  }
-  return new RegExp(`^${re}$`);
-}
-
-function escapeRe(c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
-
 export interface PresetDecision {
   action: PresetAction;
   instances: string[];
@@ -111,7 +84,7 @@ export interface PresetDecision {
 /** The first rule whose pattern matches the unit name (a real name: aliases do not count). */
 export function presetFor(rules: readonly PresetRule[], name: string): PresetDecision {
   for (const r of rules) {
-    if (globToRegExp(r.pattern).test(name)) return { action: r.action, instances: r.instances, rule: r };
+    if (fnmatch(r.pattern, name)) return { action: r.action, instances: r.instances, rule: r };
   }
   return { action: "enable", instances: [], rule: null };
 }
