@@ -49,4 +49,11 @@ describe("preset files", () => {
     expect(presetFor([], "anything.service")).toEqual({ action: "enable", instances: [], rule: null });
     expect(presetFor(rules, "echo.socket").rule?.line).toBe(1);
   });
+
+  test("a backslash in a pattern is a character of the name (FNM_NOESCAPE, as systemd's query_presets())", () => {
+    const { rules } = parsePresets([file("a.preset", "disable dev-a\\x2db.mount\ndisable \\*.service\n")]);
+    expect(presetFor(rules, "dev-a\\x2db.mount")).toMatchObject({ action: "disable" });
+    expect(presetFor(rules, "dev-ax2db.mount")).toMatchObject({ action: "enable", rule: null });
+    expect(presetFor(rules, "\\x2d.service")).toMatchObject({ action: "disable" });
+  });
 });

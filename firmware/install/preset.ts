@@ -5,7 +5,7 @@
  * to /dev/null hides it altogether), the first matching line wins; with no matching line (no
  * preset files at all, say) a unit is enabled. Pure: files come in as text.
  */
-import { fnmatch } from "../unit/fnmatch.ts";
+import { unitPatternRegExp } from "../unit/fnmatch.ts";
 import { isValidUnitName, parseUnitName } from "../unit/unit-name.ts";
 
 export type PresetAction = "enable" | "disable" | "ignore";
@@ -84,7 +84,7 @@ export interface PresetDecision {
 /** The first rule whose pattern matches the unit name (a real name: aliases do not count). */
 export function presetFor(rules: readonly PresetRule[], name: string): PresetDecision {
   for (const r of rules) {
-    if (fnmatch(r.pattern, name)) return { action: r.action, instances: r.instances, rule: r };
+    if (unitPatternRegExp(r.pattern).test(name)) return { action: r.action, instances: r.instances, rule: r };
   }
   return { action: "enable", instances: [], rule: null };
 }

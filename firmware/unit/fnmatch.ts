@@ -43,8 +43,9 @@ function escapeRe(c: string): string {
 }
 
 /**
- * A pattern for unit names as systemd matches them (systemctl's PATTERN arguments):
- * fnmatch with FNM_NOESCAPE, since `\` is a character of unit names (`\x2d`).
+ * A pattern for unit names as systemd matches them (systemctl's PATTERN arguments, preset
+ * rules in install.c's query_presets()): fnmatch with FNM_NOESCAPE, since `\` is a character of
+ * unit names (`\x2d`).
  */
 export function unitPatternRegExp(pattern: string): RegExp {
   return fnmatchRegExp(pattern, { noEscape: true });
