@@ -1,8 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { type ConditionEnv, testCondition } from "./conditions.ts";
 
-/** Only what the comparisons read: 2 GiB, 4 CPUs, kernel 6.1.23-rt. */
+/** Only what the comparisons and globs read: 2 GiB, 4 CPUs, kernel 6.1.23-rt, host Board-7, ID=debian. */
 const machine = {
+  hostname: () => "Board-7",
+  osRelease: () => ({ ID: "debian" }),
   memoryBytes: () => 2 * 1024 ** 3,
   cpus: () => 4,
   kernelRelease: () => "6.1.23-rt",
@@ -16,6 +18,16 @@ describe("comparisons without an operator", () => {
   });
   test("ConditionKernelVersion= without an operator is a glob", () => {
     expect(["6.1.*", "6.1.23-rt", "6.2*", "6.1"].map((v) => t("KernelVersion", v))).toEqual([true, true, false, false]);
+  });
+});
+
+describe("globs as systemd's fnmatch() calls", () => {
+  test("KernelVersion= and OSRelease= $=: flags 0, so [!...] negates and a backslash quotes", () => {
+    expect(["[!5].*", "[!6].*", "6.1.23\\-rt", "6.1.23-r[s-u]"].map((v) => t("KernelVersion", v))).toEqual([true, false, true, true]);
+    expect(["ID$=deb[!x]an", "ID$=deb[!i]an", "ID$=\\debian", "ID!$=[!d]*"].map((v) => t("OSRelease", v))).toEqual([true, false, true, true]);
+  });
+  test("Host=: FNM_CASEFOLD, host names have no case (condition_test_host())", () => {
+    expect(["board-7", "BOARD-?", "b*7", "board-8"].map((v) => t("Host", v))).toEqual([true, true, true, false]);
   });
 });
 

@@ -3,6 +3,7 @@
  * when there are triggering ("|") ones, at least one of those must hold. The machine is
  * reached through an injected ConditionEnv so the logic is testable.
  */
+import { fnmatch } from "./fnmatch.ts";
 import type { Condition } from "./unit-section.ts";
 
 export interface ConditionEnv {
@@ -86,18 +87,6 @@ function parseSizeLike(v: string): number {
   return Number(m[1]) * 1024 ** "BKMGTPE".indexOf(m[2] || "B");
 }
 
-function fnmatch(pattern: string, s: string): boolean {
-  const re = new RegExp(
-    "^" +
-      pattern
-        .replace(/[.+^${}()|\\]/g, "\\$&")
-        .replace(/\*/g, ".*")
-        .replace(/\?/g, ".") +
-      "$",
-  );
-  return re.test(s);
-}
-
 /** Evaluates one condition (without its negation); undefined when bunit cannot evaluate it. */
 export function testCondition(c: Condition, e: ConditionEnv): boolean | undefined {
   const v = c.value;
@@ -133,7 +122,7 @@ export function testCondition(c: Condition, e: ConditionEnv): boolean | undefine
     case "Architecture":
       return v === "native" || e.architecture() === v;
     case "Host":
-      return /^[0-9a-f]{32}$/.test(v) ? e.machineId() === v : fnmatch(v, e.hostname());
+      return /^[0-9a-f]{32}$/.test(v) ? e.machineId() === v : fnmatch(v, e.hostname(), { caseFold: true });
     case "Environment": {
       const eq = v.indexOf("=");
       return eq < 0 ? e.env(v) !== undefined : e.env(v.slice(0, eq)) === v.slice(eq + 1);

@@ -53,3 +53,9 @@ describe("FNM_NOESCAPE, and unit-name patterns", () => {
     expect(unitPatternRegExp("[!ab].socket").test("c.socket")).toBe(true);
   });
 });
+
+test("FNM_CASEFOLD: letters match in either case; without it they do not", () => {
+  expect(fnmatch("AB[c-d]*", "abD-1", { caseFold: true })).toBe(true);
+  expect(fnmatch("AB[c-d]*", "abD-1")).toBe(false);
+  expect(fnmatch("ab", "ab", { caseFold: false })).toBe(true);
+});

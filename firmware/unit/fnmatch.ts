@@ -7,6 +7,8 @@
 export interface FnmatchFlags {
   /** FNM_NOESCAPE: `\` is an ordinary character. Without it, `\` quotes the character after it. */
   noEscape?: boolean;
+  /** FNM_CASEFOLD: letters match without regard to case. */
+  caseFold?: boolean;
 }
 
 /** The pattern as a RegExp that matches a whole string, or nothing. */
@@ -30,7 +32,7 @@ export function fnmatchRegExp(pattern: string, flags: FnmatchFlags = {}): RegExp
       i = end;
     } else re += escapeRe(c);
   }
-  return new RegExp(`^${re}$`);
+  return new RegExp(`^${re}$`, flags.caseFold ? "i" : "");
 }
 
 /** fnmatch(pattern, s, flags) == 0. */
